@@ -1,0 +1,1 @@
+"""The AMC Management Agent exporter: probes the platform and publishes Prometheus metrics."""

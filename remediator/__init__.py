@@ -1,0 +1,1 @@
+"""The AMC Management Agent remediator: Alertmanager webhooks to safe, audited remediation."""

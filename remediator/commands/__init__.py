@@ -1,0 +1,1 @@
+"""The remediation command catalog and its implementations."""

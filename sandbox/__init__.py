@@ -1,0 +1,1 @@
+"""A runnable stand-in of the AMC-TRADER platform, with fault injection."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: a real redis-server on a free port, clean databases, our processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from tests.services import RedisServer, Service
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session; tests that stop Redis use ``own_redis_server``."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test alone, which the test may stop and start again."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> Iterator[redis_lib.Redis]:
+    """A client of the session's Redis, with an empty database before and after the test."""
+    client = redis_lib.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start our own processes; every one is stopped when the test ends."""
+    started: list[Service] = []
+
+    def start(
+        argv: list[str],
+        ready_url: str | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        timeout: float = 20.0,
+    ) -> Service:
+        log = tmp_path / f"{name or Path(argv[0]).name}-{len(started)}.log"
+        service = Service(argv, log, ready_url=ready_url, env=env)
+        started.append(service)
+        return service.start(timeout)
+
+    yield start
+    for service in reversed(started):
+        service.stop()
