@@ -1,0 +1,99 @@
+"""The sandbox's own admin routes: faults and the runtime configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.api import API_FAULTS, CONFIG, REDIS, blocking
+from sandbox.config import STRATEGIES
+from sandbox.control import FaultControl
+from sandbox.discovery import active_strategy
+from sandbox.errors import FaultError
+from sandbox.keys import RUNTIME_CONFIG_KEY
+
+
+def _control(request: web.Request) -> FaultControl:
+    return FaultControl(request.app[REDIS], request.app[CONFIG], request.app[API_FAULTS])
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not valid JSON: {exc.msg}"}),
+            content_type="application/json",
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return body
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """Every fault and whether it is active."""
+    return web.json_response({"faults": await blocking(_control(request).list)})
+
+
+async def set_fault(request: web.Request) -> web.Response:
+    """Inject a fault with the JSON body as its options."""
+    options = await _json_body(request)
+    try:
+        result = await blocking(_control(request).set, request.match_info["name"], options)
+    except FaultError as exc:
+        status = 404 if str(exc).startswith("unknown fault") else 400
+        return _error(status, str(exc))
+    return web.json_response(result)
+
+
+async def clear_fault(request: web.Request) -> web.Response:
+    """Remove a fault by hand."""
+    try:
+        result = await blocking(_control(request).clear, request.match_info["name"])
+    except FaultError as exc:
+        return _error(404, str(exc))
+    return web.json_response(result)
+
+
+async def get_config(request: web.Request) -> web.Response:
+    """The runtime configuration the platform reads at each discovery."""
+    strategy = await blocking(active_strategy, request.app[REDIS], request.app[CONFIG])
+    return web.json_response({"scoring_strategy": strategy, "strategies": list(STRATEGIES)})
+
+
+async def patch_config(request: web.Request) -> web.Response:
+    """Change runtime settings (``scoring_strategy``); unknown keys and values are refused."""
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"scoring_strategy"})
+    if unknown:
+        return _error(400, f"{unknown[0]}: unknown setting")
+    strategy = body.get("scoring_strategy")
+    if strategy not in STRATEGIES:
+        return _error(
+            400, f"scoring_strategy: expected one of {list(STRATEGIES)}, got {strategy!r}"
+        )
+    conn, config = request.app[REDIS], request.app[CONFIG]
+    before = await blocking(active_strategy, conn, config)
+    await blocking(conn.hset, RUNTIME_CONFIG_KEY, "scoring_strategy", strategy)
+    return web.json_response({"before": {"scoring_strategy": before}, "after": body})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the admin routes."""
+    app.router.add_get("/admin/faults", list_faults)
+    app.router.add_put("/admin/faults/{name}", set_fault)
+    app.router.add_post("/admin/faults/{name}", set_fault)
+    app.router.add_delete("/admin/faults/{name}", clear_fault)
+    app.router.add_get("/admin/config", get_config)
+    app.router.add_patch("/admin/config", patch_config)

@@ -1,0 +1,215 @@
+"""The platform's HTTP API, with the sandbox's admin routes for faults and configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+from aiohttp import web
+from redis import Redis, RedisError
+from rq.job import Job
+
+from sandbox import platform
+from sandbox.config import STRATEGIES, SandboxConfig
+from sandbox.faults import ApiFaults
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+CONFIG = web.AppKey("config", SandboxConfig)
+REDIS = web.AppKey("redis", Redis)
+API_FAULTS = web.AppKey("api_faults", ApiFaults)
+PREFIXES = ("/discovery", "/api/discovery")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking Redis/RQ operation off the event loop."""
+    return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+
+def _json_error(status: int, detail: Any) -> web.Response:
+    return web.json_response({"detail": detail}, status=status)
+
+
+@web.middleware
+async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Apply the API-process faults to the platform's routes (never to /admin)."""
+    faults = request.app[API_FAULTS]
+    if not request.path.startswith("/admin"):
+        if faults.should_fail():
+            log.error("Exception in ASGI application: RuntimeError: injected api_errors fault")
+            return _json_error(faults.error_status, "Internal Server Error")
+        if faults.latency_seconds > 0 and request.path.startswith(PREFIXES):
+            await asyncio.sleep(faults.latency_seconds)
+    try:
+        return await handler(request)
+    except RedisError as exc:
+        log.error("redis error on %s: %s", request.path, exc.__class__.__name__)
+        return _json_error(503, f"redis unavailable: {exc.__class__.__name__}")
+
+
+def _limit(request: web.Request) -> int | None:
+    raw = request.query.get("limit")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        detail = f"limit: expected an integer 1-500, got {raw!r}"
+        raise web.HTTPBadRequest(
+            text=json.dumps({"detail": detail}), content_type="application/json"
+        )
+    return int(raw)
+
+
+def _queued(job: Job, prefix: str) -> web.Response:
+    body = {
+        "status": "queued",
+        "job_id": job.id,
+        "poll_url": f"{prefix}/status?job_id={job.id}",
+        "message": "Discovery job queued; poll for results",
+    }
+    return web.json_response(body, status=202)
+
+
+async def contenders(request: web.Request, prefix: str) -> web.Response:
+    """200 with cached candidates, else 202 with the queued job that will produce them."""
+    conn, config = request.app[REDIS], request.app[CONFIG]
+    limit = _limit(request)
+    cached = await blocking(platform.cached_results, conn)
+    if cached is not None:
+        results, age = cached
+        candidates = results["candidates"][:limit] if limit else results["candidates"]
+        body = {**results, "status": "ready", "count": len(candidates), "candidates": candidates}
+        return web.json_response({**body, "cached": True, "cache_age_seconds": round(age, 1)})
+    job = await blocking(platform.pending_job, conn)
+    if job is None:
+        job = await blocking(platform.enqueue_discovery, conn, config, "discovery")
+    return _queued(job, prefix)
+
+
+async def contenders_last(request: web.Request) -> web.Response:
+    """The latest results while cached, or 404."""
+    cached = await blocking(platform.cached_results, request.app[REDIS])
+    if cached is None:
+        return _json_error(404, "no discovery results cached")
+    results, age = cached
+    return web.json_response({**results, "cache_age_seconds": round(age, 1)})
+
+
+async def status(request: web.Request) -> web.Response:
+    """A job's state by ``job_id``."""
+    job_id = request.query.get("job_id")
+    if not job_id:
+        return _json_error(400, "job_id: required query parameter")
+    report = await blocking(platform.job_report, request.app[REDIS], job_id)
+    if report is None:
+        return _json_error(404, f"job {job_id!r} not found")
+    return web.json_response(report)
+
+
+async def trigger(request: web.Request, prefix: str) -> web.Response:
+    """Queue a manual discovery run (``manual_<ts>``)."""
+    limit = _limit(request)
+    strategy = request.query.get("strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        return _json_error(400, f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+    job = await blocking(
+        platform.enqueue_discovery, request.app[REDIS], request.app[CONFIG], "manual",
+        limit=limit, strategy=strategy,
+    )  # fmt: skip
+    return _queued(job, prefix)
+
+
+async def discovery_health(request: web.Request) -> web.Response:
+    """The discovery subsystem: worker heartbeat, queue and cache."""
+    conn = request.app[REDIS]
+    workers = await blocking(platform.worker_health, conn)
+    cached = await blocking(platform.cached_results, conn)
+    healthy = workers["alive"] and cached is not None
+    body = {
+        "status": "healthy" if healthy else "degraded",
+        "worker": {
+            "alive": workers["alive"],
+            "heartbeat_age_seconds": workers["heartbeat_age_seconds"],
+        },
+        "queue": {k: workers[k] for k in ("queued", "started", "failed")},
+        "cache": {"present": cached is not None, "age_seconds": cached[1] if cached else None},
+    }
+    return web.json_response(body)
+
+
+async def health(request: web.Request) -> web.Response:
+    """The platform's ``/health``: 200 when all five components are ok, else 503."""
+    components = await blocking(platform.components, request.app[REDIS])
+    ok = all(c["ok"] for c in components.values())
+    body = {"status": "healthy" if ok else "degraded", "components": components}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def emergency(action: Callable[..., Any], *with_config: bool) -> Handler:
+    """A handler for one ``/emergency/...`` operation."""
+
+    async def handle(request: web.Request) -> web.Response:
+        args: list[Any] = [request.app[REDIS]]
+        if with_config:
+            args.append(request.app[CONFIG])
+        result = await blocking(action, *args)
+        log.warning("emergency action %s: %s", request.path, result)
+        return web.json_response({"success": True, "result": result})
+
+    return handle
+
+
+async def worker_health(request: web.Request) -> web.Response:
+    """Workers of the discovery queue and the heartbeat."""
+    return web.json_response(await blocking(platform.worker_health, request.app[REDIS]))
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the platform's routes under both discovery prefixes, and ``/health``."""
+    for path in ("/health", "/healthz"):
+        app.router.add_get(path, health)
+    for prefix in PREFIXES:
+        for name in ("contenders", "candidates"):
+            app.router.add_get(f"{prefix}/{name}", partial(contenders, prefix=prefix))
+        app.router.add_get(f"{prefix}/contenders/last", contenders_last)
+        app.router.add_get(f"{prefix}/status", status)
+        app.router.add_post(f"{prefix}/trigger", partial(trigger, prefix=prefix))
+        app.router.add_get(f"{prefix}/health", discovery_health)
+        app.router.add_get(f"{prefix}/emergency/worker-health", worker_health)
+        actions: dict[str, Handler] = {
+            "clear-queue": emergency(platform.clear_queue),
+            "clear-stuck-jobs": emergency(platform.clear_stuck_jobs),
+            "reset-system": emergency(platform.reset_system),
+            "populate-cache": emergency(platform.populate_cache, True),
+        }
+        for action, handler in actions.items():
+            app.router.add_post(f"{prefix}/emergency/{action}", handler)
+
+
+def create_app(config: SandboxConfig, conn: Redis | None = None) -> web.Application:
+    """The sandbox API; ``conn`` defaults to a client of ``config.redis_url``."""
+    from sandbox import admin  # admin builds on this module's keys and helpers
+
+    app = web.Application(middlewares=[faults_middleware])
+    app[CONFIG] = config
+    app[API_FAULTS] = ApiFaults()
+    client = conn or Redis.from_url(
+        config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+    )
+    app[REDIS] = client
+
+    async def close_redis(_: web.Application) -> AsyncIterator[None]:
+        yield
+        if conn is None:
+            client.close()
+
+    app.cleanup_ctx.append(close_redis)
+    add_routes(app)
+    admin.add_routes(app)
+    return app

@@ -1,0 +1,166 @@
+"""``amc-sandbox``: run the stand-in platform, its worker, its faults and the local stack."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from aiohttp import web
+
+from sandbox.accesslog import UvicornAccessLogger
+from sandbox.config import STRATEGIES, SandboxConfig, load_config
+from sandbox.errors import ConfigError, FaultError
+from sandbox.faults import parse_fault
+
+DEFAULT_API_URL = "http://127.0.0.1:8700"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Exit with a one-line reason."""
+    click.echo(f"amc-sandbox: {message}", err=True)
+    sys.exit(code)
+
+
+def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags every sandbox service takes; a flag overrides the config file."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file."),
+        click.option(
+            "--redis-url", help="Redis URL [env REDIS_URL, else redis://127.0.0.1:6379/0]."
+        ),
+        click.option("--seed", type=int, help="Market data seed."),
+        click.option("--universe-size", type=int),
+        click.option("--market-tick-seconds", type=int, help="0 freezes the market snapshot."),
+        click.option("--cache-ttl-seconds", type=int),
+        click.option("--lock-ttl-seconds", type=int),
+        click.option("--job-timeout-seconds", type=int),
+        click.option("--heartbeat-interval-seconds", type=float),
+        click.option("--default-limit", type=int),
+        click.option("--scoring-strategy", type=click.Choice(STRATEGIES)),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _load(config_path: Path | None, **flags: Any) -> SandboxConfig:
+    try:
+        return load_config(config_path, flags)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@click.group()
+def main() -> None:
+    """The AMC-TRADER sandbox: the platform's API and discovery worker, with faults."""
+
+
+@main.command()
+@click.option("--listen", help="HOST:PORT to listen on [127.0.0.1:8700].")
+@config_options
+def serve(config_path: Path | None, **flags: Any) -> None:
+    """Run the platform's HTTP API."""
+    from sandbox.api import create_app
+
+    config = _load(config_path, **flags)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    web.run_app(
+        create_app(config), host=config.host, port=config.port, print=None,
+        access_log_class=UvicornAccessLogger, access_log=logging.getLogger("uvicorn.access"),
+    )  # fmt: skip
+
+
+@main.command()
+@click.option("--name", help="RQ worker name [generated].")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@config_options
+def worker(config_path: Path | None, name: str | None, burst: bool, **flags: Any) -> None:
+    """Run a discovery worker (RQ, queue amc_discovery) with the platform's heartbeat."""
+    from sandbox.worker import run_worker
+
+    config = _load(config_path, **flags)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_worker(config, name=name, burst=burst)
+
+
+api_url_option = click.option(
+    "--api-url",
+    default=lambda: os.environ.get("AMC_PLATFORM_URL", DEFAULT_API_URL),
+    show_default="env AMC_PLATFORM_URL, else " + DEFAULT_API_URL,
+    help="The sandbox API.",
+)
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - our own API
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        fail(json.loads(exc.read() or b"{}").get("error", str(exc)), code=1)
+    except OSError as exc:
+        fail(f"cannot reach the sandbox API at {url}: {exc}", code=1)
+
+
+@main.group()
+def fault() -> None:
+    """Inject, clear and list faults (through the sandbox API's admin routes)."""
+
+
+@fault.command("set")
+@click.argument("name")
+@click.option("--seconds", type=float, help="api_latency: seconds added.")
+@click.option("--ratio", type=float, help="api_errors: share of 5xx answers.")
+@click.option("--status", type=int, help="api_errors: the 5xx status.")
+@click.option("--provider", help="provider_down: polygon or alpaca.")
+@click.option("--strategy", help="low_quality: the strategy that goes bad.")
+@click.option("--jobs", type=int, help="stuck_jobs: queued jobs in the backlog.")
+@click.option("--orphans", type=int, help="stuck_jobs: started jobs of a dead worker.")
+@click.option("--age-seconds", type=float, help="stuck_jobs: age of the backlog.")
+@click.option("--kind", help="mock_data: demo or fallback.")
+@api_url_option
+def fault_set(name: str, api_url: str, **given: Any) -> None:
+    """Inject fault NAME with the options given."""
+    options = {key: value for key, value in given.items() if value is not None}
+    try:
+        parse_fault(name, options)
+    except FaultError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(_call("PUT", f"{api_url}/admin/faults/{name}", options)))
+
+
+@fault.command("clear")
+@click.argument("name")
+@api_url_option
+def fault_clear(name: str, api_url: str) -> None:
+    """Remove fault NAME by hand."""
+    try:
+        parse_fault(name, None)
+    except FaultError as exc:
+        if str(exc).startswith("unknown fault"):
+            fail(str(exc))
+    click.echo(json.dumps(_call("DELETE", f"{api_url}/admin/faults/{name}")))
+
+
+@fault.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@api_url_option
+def fault_list(api_url: str, as_json: bool) -> None:
+    """List every fault, whether it is active, and what cures it."""
+    faults = _call("GET", f"{api_url}/admin/faults")["faults"]
+    if as_json:
+        click.echo(json.dumps(faults, indent=2))
+        return
+    for item in faults:
+        state = "ACTIVE" if item["active"] else "-"
+        click.echo(f"{item['name']:<14} {state:<7} {item['scope']:<15} cure: {item['cure']}")

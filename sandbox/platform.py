@@ -1,0 +1,178 @@
+"""The platform's operations on Redis and RQ (blocking; the API runs them in threads)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis import Redis, RedisError
+from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from sandbox.config import SandboxConfig
+from sandbox.discovery import write_status
+from sandbox.faults import MockDataOptions, database_down, providers_down
+from sandbox.injections import write_mock_data
+from sandbox.keys import CANDIDATES_KEY, DISCOVERY_QUEUE, HEARTBEAT_KEY, LOCK_KEY, STATUS_KEY
+
+JOB_FUNC = "sandbox.discovery.run_discovery"
+HEARTBEAT_ALIVE_SECONDS = 180.0
+UNFINISHED = ("queued", "started", "deferred", "scheduled")
+
+
+def cached_results(conn: Redis) -> tuple[dict[str, Any], float] | None:
+    """The cached discovery results and their age in seconds, or None."""
+    raw = conn.get(CANDIDATES_KEY)
+    if raw is None:
+        return None
+    results = dict(json.loads(raw))
+    return results, max(0.0, time.time() - float(results.get("timestamp", time.time())))
+
+
+def enqueue_discovery(
+    conn: Redis, config: SandboxConfig, prefix: str, limit: int | None = None,
+    strategy: str | None = None,
+) -> Job:  # fmt: skip
+    """Queue a discovery job ``<prefix>_<ts>``; an unfinished job of that id is reused."""
+    job_id = f"{prefix}_{int(time.time())}"
+    try:
+        existing = Job.fetch(job_id, connection=conn)
+        if existing.get_status() in UNFINISHED:
+            return existing
+    except NoSuchJobError:
+        pass
+    queue = Queue(DISCOVERY_QUEUE, connection=conn)
+    job = queue.enqueue_call(
+        JOB_FUNC, kwargs={"limit": limit, "strategy": strategy}, job_id=job_id,
+        timeout=config.job_timeout_seconds, result_ttl=config.cache_ttl_seconds,
+    )  # fmt: skip
+    write_status(conn, config, "queued", job.id)
+    return job
+
+
+def pending_job(conn: Redis) -> Job | None:
+    """The job the latest status says is queued or running, if it still is."""
+    raw = conn.get(STATUS_KEY)
+    if raw is None:
+        return None
+    status = json.loads(raw)
+    if status.get("status") not in ("queued", "running"):
+        return None
+    try:
+        job = Job.fetch(status["job_id"], connection=conn)
+    except NoSuchJobError:
+        return None
+    return job if job.get_status() in UNFINISHED else None
+
+
+def job_report(conn: Redis, job_id: str) -> dict[str, Any] | None:
+    """A job's state for ``/discovery/status``, or None when unknown."""
+    try:
+        job = Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+    status = job.get_status()
+    report: dict[str, Any] = {
+        "job_id": job.id,
+        "status": status,
+        "enqueued_at": _iso(job.enqueued_at),
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+    }
+    if status == "finished":
+        report["result"] = job.return_value()
+    if status == "failed":
+        result = job.latest_result()
+        report["error"] = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+    return report
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def heartbeat_age(conn: Redis) -> float | None:
+    """Seconds since the discovery worker's heartbeat, or None when there is none."""
+    raw = conn.get(HEARTBEAT_KEY)
+    return None if raw is None else max(0.0, time.time() - float(raw))
+
+
+def queue_counts(conn: Redis) -> dict[str, int]:
+    """Jobs of the discovery queue by state."""
+    queue = Queue(DISCOVERY_QUEUE, connection=conn)
+    return {
+        "queued": queue.count,
+        "started": StartedJobRegistry(queue=queue).count,
+        "failed": FailedJobRegistry(queue=queue).count,
+    }
+
+
+def components(conn: Redis) -> dict[str, dict[str, Any]]:
+    """The five ``/health`` components."""
+    try:
+        redis_ok = bool(conn.ping())
+    except RedisError:
+        redis_ok = False
+    down = providers_down(conn) if redis_ok else []
+    db_down = database_down(conn) if redis_ok else False
+    return {
+        "env": {"ok": True, "missing": []},
+        "database": {"ok": not db_down, **({"error": "connection refused"} if db_down else {})},
+        "redis": {"ok": redis_ok},
+        "polygon": {"ok": "polygon" not in down},
+        "alpaca": {"ok": "alpaca" not in down},
+    }
+
+
+def worker_health(conn: Redis) -> dict[str, Any]:
+    """Discovery workers, their states and the heartbeat, for the emergency route."""
+    queue = Queue(DISCOVERY_QUEUE, connection=conn)
+    workers = Worker.all(queue=queue)
+    age = heartbeat_age(conn)
+    return {
+        "workers": [{"name": w.name, "state": w.get_state()} for w in workers],
+        "heartbeat_age_seconds": age,
+        "alive": age is not None and age < HEARTBEAT_ALIVE_SECONDS,
+        **queue_counts(conn),
+    }
+
+
+def clear_queue(conn: Redis) -> list[str]:
+    """Empty the discovery queue; return the ids removed."""
+    queue = Queue(DISCOVERY_QUEUE, connection=conn)
+    ids = queue.get_job_ids()
+    queue.empty()
+    return ids
+
+
+def clear_stuck_jobs(conn: Redis) -> list[str]:
+    """Fail started jobs whose worker is gone; return their ids."""
+    queue = Queue(DISCOVERY_QUEUE, connection=conn)
+    live = {w.name for w in Worker.all(queue=queue)}
+    registry = StartedJobRegistry(queue=queue)
+    failed = []
+    for job_id in registry.get_job_ids():
+        job = Job.fetch_many([job_id], connection=conn)[0]
+        if job is None or job.worker_name in live:
+            continue
+        registry.remove(job)
+        job.set_status(JobStatus.FAILED)
+        FailedJobRegistry(queue=queue).add(job, ttl=-1)
+        failed.append(job_id)
+    return failed
+
+
+def reset_system(conn: Redis) -> dict[str, Any]:
+    """Clear the queue, stuck jobs, the lock and the status."""
+    cleared = clear_queue(conn)
+    stuck = clear_stuck_jobs(conn)
+    conn.delete(LOCK_KEY, STATUS_KEY)
+    return {"cleared_queue": cleared, "cleared_stuck": stuck, "lock_released": True}
+
+
+def populate_cache(conn: Redis, config: SandboxConfig) -> str:
+    """The original's emergency fallback: serve demo results for one cache lifetime."""
+    return write_mock_data(conn, config, MockDataOptions(kind="demo"), config.cache_ttl_seconds)
