@@ -1,0 +1,89 @@
+"""``amc-exporter``: serve the platform's metrics, or check a configuration file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+from aiohttp import web
+
+from exporter.config import ExporterConfig, load_config
+from exporter.errors import ConfigError
+from exporter.server import create_app
+
+log = logging.getLogger(__name__)
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _config(
+    path: str | None, listen: str | None, platform_url: str | None, redis_url: str | None
+) -> ExporterConfig:
+    return load_config(path).with_overrides(
+        listen=listen, platform_url=platform_url, redis_url=redis_url
+    )
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file.")
+@click.option("--listen", help="HOST:PORT to serve /metrics on [default: 127.0.0.1:9864].")
+@click.option(
+    "--platform-url",
+    envvar="AMC_PLATFORM_URL",
+    help="Platform API base URL [env: AMC_PLATFORM_URL].",
+)
+@click.option("--redis-url", envvar="REDIS_URL", help="The platform's Redis [env: REDIS_URL].")
+@click.option("--check-config", is_flag=True, help="Validate the configuration and exit.")
+def main(
+    config_path: str | None,
+    listen: str | None,
+    platform_url: str | None,
+    redis_url: str | None,
+    check_config: bool,
+) -> None:
+    """Probe the AMC-TRADER platform and serve Prometheus metrics.
+
+    Flags override the configuration file, which overrides the defaults.
+    """
+    try:
+        config = _config(config_path, listen, platform_url, redis_url)
+    except ConfigError as exc:
+        click.echo(f"amc-exporter: {exc}", err=True)
+        sys.exit(2)
+    if check_config:
+        click.echo(f"amc-exporter: configuration ok ({config_path or 'defaults'})")
+        return
+    _setup_logging(config.log_level)
+    host, port = config.listen.rsplit(":", 1)
+    log.info("starting", extra={"listen": config.listen, "platform": config.platform.url})
+    try:
+        web.run_app(create_app(config), host=host, port=int(port), print=None, access_log=None)
+    except OSError as exc:
+        click.echo(f"amc-exporter: cannot listen on {config.listen}: {exc.strerror}", err=True)
+        sys.exit(1)

@@ -1,0 +1,127 @@
+"""Data integrity of discovery results: explicit mock/fallback markers and plausibility (pure).
+
+Mock data is recognised by the markers the original platform really emits (symbol ``DEMO``,
+``stats.demo``, ``job_id`` ``emergency_demo``/``fallback_<ts>``, an ``engine`` name with
+"Demo"/"Fallback", ``error_recovery``) and by data no market produces (identical scores,
+out-of-range scores, symbols that are not 1-5 capital letters, results regenerated without a
+single change). Free text such as a thesis is never searched: "tested support level" is real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from exporter.config import IntegrityConfig
+from exporter.platform import DiscoveryPayload
+
+CHECKS: tuple[str, ...] = (
+    "no_mock_markers",
+    "well_formed",
+    "valid_symbols",
+    "scores_in_range",
+    "distinct_scores",
+    "not_frozen",
+)
+"""Every check, in order; each is a bounded value of the ``check`` label."""
+
+
+class IntegrityReport(BaseModel):
+    """The outcome of every check (True = passed) and why any failed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checks: dict[str, bool]
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def mock_suspected(self) -> bool:
+        """True when any check failed."""
+        return not all(self.checks.values())
+
+    @property
+    def ratio(self) -> float:
+        """The share of checks that passed (1.0 when there were none)."""
+        if not self.checks:
+            return 1.0
+        return sum(self.checks.values()) / len(self.checks)
+
+
+@dataclass
+class FrozenTracker:
+    """Remembers when the results' content last changed, across probes."""
+
+    fingerprint: str | None = None
+    since: float = 0.0
+    job_ids: set[str] = field(default_factory=set)
+
+    def observe(self, payload: DiscoveryPayload, now: float) -> float:
+        """Record ``payload``; return for how long regenerated results have been identical."""
+        if not payload.candidates:
+            self.fingerprint = None
+            return 0.0
+        fingerprint = _fingerprint(payload)
+        if fingerprint != self.fingerprint:
+            self.fingerprint, self.since, self.job_ids = fingerprint, now, set()
+        self.job_ids.add(payload.job_id or "")
+        # The same result served again from cache is not frozen: only new runs count.
+        return now - self.since if len(self.job_ids) > 1 else 0.0
+
+
+def _fingerprint(payload: DiscoveryPayload) -> str:
+    rows = sorted((c.symbol, c.bms_score, c.price) for c in payload.candidates)
+    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+
+
+def markers(payload: DiscoveryPayload, config: IntegrityConfig) -> list[str]:
+    """The explicit mock/fallback markers that ``payload`` carries."""
+    found = [f"symbol {c.symbol}" for c in payload.candidates if c.symbol in config.mock_symbols]
+    if payload.stats.get("demo") is True:
+        found.append("stats.demo")
+    job_id = payload.job_id or ""
+    if job_id in config.mock_job_ids or job_id.startswith(config.mock_job_id_prefixes):
+        found.append(f"job_id {job_id}")
+    engine = payload.engine or ""
+    found += [f"engine {engine}" for word in config.mock_engine_words if word in engine][:1]
+    if payload.error_recovery is True:
+        found.append("error_recovery")
+    return found
+
+
+def check(
+    payload: DiscoveryPayload,
+    config: IntegrityConfig,
+    frozen_seconds: float | None = None,
+) -> IntegrityReport:
+    """Run every check on ``payload``; ``frozen_seconds`` comes from a ``FrozenTracker``."""
+    reasons: list[str] = []
+    found = markers(payload, config)
+    reasons += [f"marker: {m}" for m in found]
+    pattern = re.compile(config.symbol_pattern)
+    bad_symbols = [c.symbol for c in payload.candidates if not pattern.fullmatch(c.symbol)]
+    reasons += [f"symbol not plausible: {s!r}" for s in bad_symbols[:3]]
+    scores = [c.bms_score for c in payload.candidates]
+    out_of_range = [s for s in scores if not config.min_score <= s <= config.max_score]
+    reasons += [f"score out of range: {s}" for s in out_of_range[:3]]
+    identical = len(scores) >= 2 and len(set(scores)) == 1
+    if identical:
+        reasons.append(f"all {len(scores)} scores identical ({scores[0]})")
+    if payload.malformed:
+        reasons.append(f"{payload.malformed} malformed candidates")
+    checks = {
+        "no_mock_markers": not found,
+        "well_formed": payload.malformed == 0,
+        "valid_symbols": not bad_symbols,
+        "scores_in_range": not out_of_range,
+        "distinct_scores": not identical,
+    }
+    if frozen_seconds is not None:
+        frozen = 0 < config.frozen_after_seconds <= frozen_seconds
+        checks["not_frozen"] = not frozen
+        if frozen:
+            reasons.append(f"results unchanged across runs for {frozen_seconds:.0f}s")
+    return IntegrityReport(checks=checks, reasons=tuple(reasons))

@@ -1,0 +1,157 @@
+"""RQ and Redis state: job counts by state, queued-job age, workers, heartbeat, memory.
+
+Everything is read with two pipelined round trips on a client with a socket timeout, without
+running RQ's registry cleanups (the exporter only reads). The cost does not grow with the
+number of jobs: lengths and cardinalities only, plus the first few queued jobs' timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict
+from rq.defaults import RQ_KEY_PREFIX
+
+from exporter.config import DiscoveryConfig
+
+log = logging.getLogger(__name__)
+
+JOB_STATES: tuple[str, ...] = ("queued", "started", "failed", "deferred", "scheduled", "finished")
+"""Every value of the ``state`` label of job gauges."""
+
+WORKER_STATES: tuple[str, ...] = ("idle", "busy", "started", "suspended", "unknown")
+"""Every value of the ``state`` label of ``amc_rq_workers``."""
+
+QUEUES_KEY = f"{RQ_KEY_PREFIX}:queues"
+WORKERS_KEY = f"{RQ_KEY_PREFIX}:workers"
+QUEUE_PREFIX = f"{RQ_KEY_PREFIX}:queue:"
+JOB_PREFIX = f"{RQ_KEY_PREFIX}:job:"
+# RQ registries by state; entries of these are scored by their expiry time.
+_REGISTRIES = {
+    "started": f"{RQ_KEY_PREFIX}:wip:",
+    "failed": f"{RQ_KEY_PREFIX}:failed:",
+    "deferred": f"{RQ_KEY_PREFIX}:deferred:",
+    "scheduled": f"{RQ_KEY_PREFIX}:scheduled:",
+    "finished": f"{RQ_KEY_PREFIX}:finished:",
+}
+# Started and scheduled entries count until RQ moves them; the others lapse at their score.
+_EXPIRING = ("failed", "deferred", "finished")
+OLDEST_SCAN = 10
+"""How many jobs at the head of the queue are looked at for the oldest enqueue time."""
+
+
+class WorkerCount(BaseModel):
+    """How many workers listen on ``queue`` in ``state``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str
+    state: str
+    count: int
+
+
+class QueueState(BaseModel):
+    """One read of the platform's RQ and Redis state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    read_at: float
+    jobs: dict[str, int]
+    queue_jobs: dict[str, dict[str, int]]
+    oldest_queued_at: float | None
+    heartbeat_at: float | None
+    lock_held: bool
+    workers: tuple[WorkerCount, ...]
+    memory_used_bytes: int
+    memory_max_bytes: int
+
+    def oldest_queued_age(self, now: float) -> float:
+        """Seconds since the oldest queued discovery job was enqueued (0 when none)."""
+        return max(0.0, now - self.oldest_queued_at) if self.oldest_queued_at else 0.0
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _timestamp(value: Any) -> float | None:
+    """Epoch seconds from RQ's ISO dates or a number; None when absent or unreadable."""
+    if value is None:
+        return None
+    text = _text(value)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _queue_counts(pipe: Any, queue: str, now: float) -> None:
+    pipe.llen(QUEUE_PREFIX + queue)
+    for state, prefix in _REGISTRIES.items():
+        if state in _EXPIRING:
+            pipe.zcount(prefix + queue, now, "+inf")
+        else:
+            pipe.zcard(prefix + queue)
+
+
+def _worker_counts(rows: list[tuple[Any, Any]]) -> tuple[WorkerCount, ...]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for state, queues in rows:
+        if state is None and queues is None:
+            continue  # a registered worker whose key expired: it is gone
+        name = _text(state) if state is not None else "unknown"
+        name = name if name in WORKER_STATES else "unknown"
+        for queue in filter(None, _text(queues or b"").split(",")):
+            counts[(queue, name)] += 1
+    return tuple(WorkerCount(queue=q, state=s, count=n) for (q, s), n in sorted(counts.items()))
+
+
+def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float) -> QueueState:
+    """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.smembers(QUEUES_KEY)
+        pipe.smembers(WORKERS_KEY)
+        pipe.lrange(QUEUE_PREFIX + discovery.queue, 0, OLDEST_SCAN - 1)
+        pipe.get(discovery.heartbeat_key)
+        pipe.exists(discovery.lock_key)
+        pipe.info("memory")
+        queue_keys, worker_keys, head, heartbeat, lock, memory = pipe.execute()
+    queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | {discovery.queue})
+    workers = sorted(_text(k) for k in worker_keys)
+    head_ids = [_text(j) for j in head]
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            _queue_counts(pipe, queue, now)
+        for job_id in head_ids:
+            pipe.hmget(JOB_PREFIX + job_id, "enqueued_at", "created_at")
+        for key in workers:
+            pipe.hmget(key, "state", "queues")
+        replies = pipe.execute()
+    width = 1 + len(_REGISTRIES)
+    queue_jobs = {
+        queue: dict(zip(JOB_STATES, map(int, replies[i * width : (i + 1) * width]), strict=True))
+        for i, queue in enumerate(queues)
+    }
+    rest = replies[len(queues) * width :]
+    enqueued = [_timestamp(e or c) for e, c in rest[: len(head_ids)]]
+    known = [t for t in enqueued if t is not None]
+    return QueueState(
+        read_at=now,
+        jobs=queue_jobs[discovery.queue],
+        queue_jobs=queue_jobs,
+        oldest_queued_at=min(known) if known else None,
+        heartbeat_at=_timestamp(heartbeat),
+        lock_held=bool(lock),
+        workers=_worker_counts(rest[len(head_ids) :]),
+        memory_used_bytes=int(memory.get("used_memory", 0)),
+        memory_max_bytes=int(memory.get("maxmemory", 0)),
+    )
