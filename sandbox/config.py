@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sandbox.errors import ConfigError
 
@@ -26,8 +26,8 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    listen: str = Field("127.0.0.1:8700", pattern=r"^[^\s:]+:\d{1,5}$")
-    redis_url: str = Field(default_factory=default_redis_url, pattern=r"^rediss?://")
+    listen: str = "127.0.0.1:8700"
+    redis_url: str = Field(default_factory=default_redis_url)
     seed: int = 42
     universe_size: int = Field(600, ge=500, le=20_000)
     market_tick_seconds: int = Field(300, ge=0)
@@ -38,6 +38,16 @@ class SandboxConfig(BaseModel):
     default_limit: int = Field(50, gt=0, le=500)
     scoring_strategy: Strategy = "hybrid_v1"
 
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return check_redis_url(value)
+
     @property
     def host(self) -> str:
         return self.listen.rsplit(":", 1)[0]
@@ -45,6 +55,21 @@ class SandboxConfig(BaseModel):
     @property
     def port(self) -> int:
         return int(self.listen.rsplit(":", 1)[1])
+
+
+def check_listen(value: str) -> str:
+    """A ``HOST:PORT`` listen address, or ValueError."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT with a port 1-65535")
+    return value
+
+
+def check_redis_url(value: str) -> str:
+    """A ``redis://`` or ``rediss://`` URL, or ValueError."""
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return value
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> SandboxConfig:
@@ -65,7 +90,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -81,4 +110,5 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     field = ".".join(str(part) for part in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"{source}: {field}: unknown field"
-    return f"{source}: {field}: {err['msg']} (got {err['input']!r})"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{source}: {field}: {message} (got {err['input']!r})"

@@ -9,7 +9,8 @@ from typing import Any
 from redis import Redis, RedisError
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
+from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from sandbox.config import SandboxConfig
@@ -158,9 +159,10 @@ def clear_stuck_jobs(conn: Redis) -> list[str]:
         job = Job.fetch_many([job_id], connection=conn)[0]
         if job is None or job.worker_name in live:
             continue
-        registry.remove(job)
-        job.set_status(JobStatus.FAILED)
-        FailedJobRegistry(queue=queue).add(job, ttl=-1)
+        with conn.pipeline() as pipe:
+            registry.remove_executions(job, pipeline=pipe)
+            record_job_failure(job, f"worker {job.worker_name} is gone", pipe)
+            pipe.execute()
         failed.append(job_id)
     return failed
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
+from tests.sandbox_handle import SandboxHandle, start_sandbox
 from tests.services import RedisServer, Service
 
 
@@ -64,3 +65,15 @@ def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     yield start
     for service in reversed(started):
         service.stop()
+
+
+@pytest.fixture
+def sandbox_factory(
+    redis: redis_lib.Redis, redis_url: str, services: Callable[..., Service], tmp_path: Path
+) -> Callable[..., SandboxHandle]:
+    """Start the sandbox (API and, unless ``worker=False``, a discovery worker) on clean Redis."""
+
+    def start(worker: bool = True, **config: object) -> SandboxHandle:
+        return start_sandbox(services, tmp_path, redis_url, worker=worker, **config)
+
+    return start

@@ -1,0 +1,85 @@
+"""Sandbox configuration: defaults of the real platform, and one clear line for bad files."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import SandboxConfig, load_config
+from sandbox.errors import ConfigError
+from tests.services import script
+
+DATA = Path(__file__).parent.parent / "data"
+INVALID = {
+    "invalid-sandbox-unknown-field.yml": "sede: unknown field",
+    "invalid-sandbox-universe-size.yml": (
+        "universe_size: Input should be greater than or equal to 500 (got 10)"
+    ),
+    "invalid-sandbox-strategy.yml": (
+        "scoring_strategy: Input should be 'legacy_v0' or 'hybrid_v1' (got 'v2')"
+    ),
+    "invalid-sandbox-listen.yml": "listen: expected HOST:PORT with a port 1-65535 (got '8700')",
+    "invalid-sandbox-redis-url.yml": (
+        "redis_url: expected a redis://, rediss:// or unix:// URL (got 'localhost:6379')"
+    ),
+    "invalid-sandbox-yaml.yml": (
+        "not valid YAML at line 2: expected ',' or ']', but got '<stream end>'"
+    ),
+    "invalid-sandbox-not-a-mapping.yml": "expected a mapping at the top level, got list",
+    "invalid-sandbox-cache-ttl.yml": "cache_ttl_seconds: Input should be greater than 0 (got 0)",
+}
+
+
+def test_every_invalid_file_has_its_message() -> None:
+    assert sorted(INVALID) == sorted(p.name for p in DATA.glob("invalid-sandbox-*.yml"))
+
+
+@pytest.mark.parametrize(("name", "message"), sorted(INVALID.items()))
+def test_invalid_config_names_the_field_and_value(name: str, message: str) -> None:
+    path = DATA / name
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_defaults_match_the_real_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config = SandboxConfig()
+    assert (config.host, config.port) == ("127.0.0.1", 8700)
+    assert config.redis_url == "redis://127.0.0.1:6379/0"
+    assert (config.cache_ttl_seconds, config.lock_ttl_seconds) == (600, 240)
+    assert (config.job_timeout_seconds, config.heartbeat_interval_seconds) == (900, 30.0)
+
+
+def test_redis_url_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://10.1.2.3:6380/2")
+    assert SandboxConfig().redis_url == "redis://10.1.2.3:6380/2"
+
+
+def test_a_flag_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "sandbox.yml"
+    path.write_text("seed: 1\nscoring_strategy: legacy_v0\n")
+    config = load_config(path, {"seed": 9, "listen": None})
+    assert (config.seed, config.scoring_strategy, config.listen) == (
+        9,
+        "legacy_v0",
+        "127.0.0.1:8700",
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_cli_exits_non_zero_with_one_line(command: str) -> None:
+    path = DATA / "invalid-sandbox-strategy.yml"
+    done = subprocess.run(
+        [script("amc-sandbox"), command, "--config", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"amc-sandbox: {path}: {INVALID[path.name]}\n"
+
+
+def test_cli_rejects_a_bad_flag_value() -> None:
+    done = subprocess.run(
+        [script("amc-sandbox"), "serve", "--listen", "nowhere"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "listen: expected HOST:PORT" in done.stderr
