@@ -1,1 +1,1 @@
-"""The remediation command catalog and its implementations."""
+"""The command catalog and the command bodies, one module per family."""

@@ -1,0 +1,79 @@
+"""Alertmanager webhook payloads (version 4), parsed once into typed objects."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from remediator.errors import PayloadError
+
+# Alertmanager fingerprints are 16 hex digits; anything else is refused rather than
+# ever used in a Redis key or a job id.
+FINGERPRINT_PATTERN = r"^[0-9A-Za-z]{1,64}$"
+
+
+class Payload(BaseModel):
+    """Alertmanager's shapes: fields it adds in later versions are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Alert(Payload):
+    """One alert of a notification."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str = Field(pattern=FINGERPRINT_PATTERN)
+
+    @property
+    def alertname(self) -> str:
+        """The alert's name label ('' when it has none)."""
+        return self.labels.get("alertname", "")
+
+    @property
+    def dedup_key(self) -> str:
+        """The firing episode: fingerprint + startsAt, as a short stable digest."""
+        raw = f"{self.fingerprint}|{self.starts_at.timestamp():.3f}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def resolution_seconds(self) -> float | None:
+        """How long the episode fired (resolved alerts only)."""
+        if self.status != "resolved" or self.ends_at is None:
+            return None
+        return max(0.0, (self.ends_at - self.starts_at).total_seconds())
+
+
+class Message(Payload):
+    """A webhook notification: one group of alerts."""
+
+    version: str = "4"
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts")
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    group_labels: dict[str, str] = Field(default={}, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default={}, alias="commonLabels")
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[Alert]
+
+
+def parse_message(body: bytes) -> Message:
+    """Parse a webhook body; PayloadError names the field that is wrong."""
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError("body", f"invalid JSON: {exc}") from None
+    try:
+        return Message.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        raise PayloadError(field, error["msg"]) from None

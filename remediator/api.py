@@ -1,0 +1,194 @@
+"""The HTTP API's handlers: thin glue from requests to intake, store, audit and report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+import redis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from remediator import audit, report
+from remediator.alerts import parse_message
+from remediator.commands.catalog import CATALOG
+from remediator.errors import NotFound, PayloadError, StoreUnavailable
+from remediator.intake import Intake, submit
+from remediator.store import Store, dumps
+
+T = TypeVar("T")
+
+STORE = web.AppKey("store", Store)
+INTAKE = web.AppKey("intake", Intake)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+TOKEN = web.AppKey("token", str)
+
+
+async def blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run Redis work in the app's thread pool; an unreachable Redis becomes a 503."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(request.app[EXECUTOR], fn, *args)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(f"Redis unreachable: {exc}") from None
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """Alertmanager's webhook: decide each alert, reply once the decisions are durable."""
+    message = parse_message(await request.read())
+    outcomes = await blocking(request, request.app[INTAKE].process, message)
+    return web.json_response({"status": "ok", "decisions": [asdict(o) for o in outcomes]})
+
+
+async def list_commands(request: web.Request) -> web.Response:
+    """The catalog with each command's effective policy and circuit state."""
+    store = request.app[STORE]
+    circuits = await blocking(request, store.circuits, request.app[INTAKE].clock())
+    out = []
+    for name in CATALOG:
+        policy = store.config.effective(name)
+        out.append(
+            {
+                "name": name,
+                "summary": policy.spec.summary,
+                "priority": policy.priority.value,
+                "timeout_seconds": policy.timeout_seconds,
+                "disruptive": policy.spec.disruptive,
+                "enabled": policy.enabled,
+                "dry_run": policy.dry_run,
+                "cooldown_seconds": policy.cooldown_seconds,
+                "retries": policy.retries,
+                "parameters": sorted(policy.spec.parameters),
+                "circuit": circuits[name],
+            }
+        )
+    return web.json_response({"commands": out})
+
+
+async def run_command(request: web.Request) -> web.Response:
+    """An operator's manual run: 202 with the execution id."""
+    name = request.match_info["name"]
+    params: dict[str, Any] = {}
+    body = await request.read()
+    if body.strip():
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise PayloadError("body", f"invalid JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("params", {}), dict):
+            raise PayloadError("params", "must be an object of parameters")
+        params = data.get("params", {})
+        bad = [k for k, v in params.items() if not isinstance(v, str | int | float | bool)]
+        if bad:
+            raise PayloadError(f"params.{bad[0]}", "must be a string, number or boolean")
+    execution_id = await blocking(request, submit, request.app[STORE], name, params, "manual")
+    return web.json_response({"execution_id": execution_id, "status": "queued"}, status=202)
+
+
+def _limit(request: web.Request, default: int = 50, most: int = 1000) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise PayloadError("limit", f"must be an integer from 1 to {most}", raw)
+    return int(raw)
+
+
+async def list_executions(request: web.Request) -> web.Response:
+    """Execution records, newest first; filters: command, status, limit."""
+    query = request.query
+    records = await blocking(
+        request,
+        request.app[STORE].list_executions,
+        query.get("command"),
+        query.get("status"),
+        _limit(request),
+    )
+    return web.json_response({"executions": [dumps(r) for r in records]})
+
+
+async def get_execution(request: web.Request) -> web.Response:
+    """One execution record."""
+    execution_id = request.match_info["id"]
+    record = await blocking(request, request.app[STORE].get_execution, execution_id)
+    if record is None:
+        raise NotFound(f"no execution {execution_id!r}")
+    return web.json_response(dumps(record))
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    """The audit trail, newest first; filters: event, command, reason, limit."""
+    q = request.query
+    entries = await blocking(
+        request,
+        audit.read,
+        request.app[STORE].conn,
+        _limit(request, 100),
+        q.get("event"),
+        q.get("command"),
+        q.get("reason"),
+    )
+    return web.json_response({"entries": entries})
+
+
+async def get_report(request: web.Request) -> web.Response:
+    """The status report: JSON, or text for people with ``?format=text``."""
+    data = await blocking(request, report.build, request.app[STORE])
+    if request.query.get("format") == "text":
+        return web.Response(text=report.render_text(data), content_type="text/plain")
+    return web.json_response(data)
+
+
+async def list_circuits(request: web.Request) -> web.Response:
+    """Every command's circuit."""
+    store = request.app[STORE]
+    circuits = await blocking(request, store.circuits, request.app[INTAKE].clock())
+    return web.json_response({"circuits": circuits})
+
+
+async def reset_circuit(request: web.Request) -> web.Response:
+    """Close a command's circuit by hand."""
+    name = request.match_info["name"]
+    if name not in CATALOG:
+        raise NotFound(f"no command {name!r} in the catalog")
+    store = request.app[STORE]
+    await blocking(request, store.reset_circuit, name, "api", request.app[INTAKE].clock())
+    return web.json_response({"command": name, "open": False})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition (unauthenticated)."""
+    body = await asyncio.get_running_loop().run_in_executor(
+        request.app[EXECUTOR], generate_latest, request.app[REGISTRY]
+    )
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when Redis answers (decisions can be made durable)."""
+    await blocking(request, request.app[STORE].conn.ping)
+    return web.json_response({"status": "ready"})
+
+
+def add_routes(app: web.Application) -> None:
+    """The routes of DESIGN.md section 6, plus the circuits."""
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/api/v1/commands", list_commands)
+    app.router.add_post("/api/v1/commands/{name}", run_command)
+    app.router.add_get("/api/v1/executions", list_executions)
+    app.router.add_get("/api/v1/executions/{id}", get_execution)
+    app.router.add_get("/api/v1/audit", get_audit)
+    app.router.add_get("/api/v1/report", get_report)
+    app.router.add_get("/api/v1/circuits", list_circuits)
+    app.router.add_delete("/api/v1/circuits/{name}", reset_circuit)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

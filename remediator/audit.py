@@ -1,0 +1,52 @@
+"""The audit trail: every decision and execution event in a bounded Redis stream and the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+AUDIT_KEY = "amc:remediator:audit"
+
+
+def append(pipe: redis.client.Pipeline, event: str, fields: dict[str, Any], max_len: int) -> None:
+    """Queue one audit entry on ``pipe`` (durable with the rest of the transaction) and log it."""
+    entry = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
+    data = {"event": event, "data": json.dumps(entry, default=str)}
+    pipe.xadd(AUDIT_KEY, data, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
+    log.info("audit %s", event, extra={"audit": entry})
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(raw.get(b"data", b"{}"))
+    return data
+
+
+def read(
+    conn: redis.Redis,
+    limit: int = 100,
+    event: str | None = None,
+    command: str | None = None,
+    reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """The newest entries first, optionally filtered (scans at most 10x ``limit`` entries)."""
+    raw: list[tuple[bytes, dict[bytes, bytes]]] = conn.xrevrange(  # type: ignore[assignment]
+        AUDIT_KEY, count=limit * 10
+    )
+    out: list[dict[str, Any]] = []
+    for entry_id, fields in raw:
+        entry = {"id": entry_id.decode(), **_decode(fields)}
+        if event and entry.get("event") != event:
+            continue
+        if command and entry.get("command") != command:
+            continue
+        if reason and entry.get("reason") != reason:
+            continue
+        out.append(entry)
+        if len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,145 @@
+"""``amc-remediator``: serve, worker, run, report, check-config."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import redis
+
+from remediator import logs, report, server
+from remediator import worker as worker_mod
+from remediator.config import RemediatorConfig, load_config
+from remediator.errors import RemediatorError
+from remediator.intake import submit
+from remediator.records import FINAL, Status
+from remediator.store import Store, connect, dumps
+
+CONFIG = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="YAML configuration file."
+)
+REDIS = click.option(
+    "--redis-url", envvar="REDIS_URL", help="Redis URL (default: $REDIS_URL, else the config)."
+)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"amc-remediator: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(path: Path | None, **overrides: Any) -> RemediatorConfig:
+    try:
+        return load_config(path, overrides)
+    except RemediatorError as exc:
+        _fail(str(exc))
+
+
+@click.group()
+def main() -> None:
+    """AMC remediator: Alertmanager webhook intake, safe decisions, execution on RQ."""
+
+
+@main.command("check-config")
+@CONFIG
+def check_config(config_path: Path | None) -> None:
+    """Validate the configuration (and that the token can be read), then exit."""
+    config = _load(config_path)
+    try:
+        config.token.read()
+    except RemediatorError as exc:
+        _fail(f"token: {exc}")
+    click.echo(f"{config_path or '(defaults)'}: ok")
+
+
+@main.command()
+@CONFIG
+@REDIS
+@click.option("--listen", help="HOST:PORT to listen on (default 127.0.0.1:9865).")
+@click.option("--platform-url", envvar="AMC_PLATFORM_URL", help="The platform's base URL.")
+def serve(
+    config_path: Path | None, redis_url: str | None, listen: str | None, platform_url: str | None
+) -> None:
+    """Serve the webhook and the HTTP API."""
+    config = _load(config_path, redis_url=redis_url, listen=listen, platform_url=platform_url)
+    try:
+        token = config.token.read()
+    except RemediatorError as exc:
+        _fail(f"token: {exc}")
+    logs.setup()
+    server.serve(config, token)
+
+
+@main.command()
+@CONFIG
+@REDIS
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(config_path: Path | None, redis_url: str | None, burst: bool) -> None:
+    """Run a remediation worker on the four priority queues."""
+    config = _load(config_path, redis_url=redis_url)
+    logs.setup()
+    worker_mod.work(config, burst=burst)
+
+
+def _param(values: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            _fail(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@main.command()
+@CONFIG
+@REDIS
+@click.argument("command")
+@click.option("--param", "params", multiple=True, help="KEY=VALUE (repeatable).")
+@click.option("--wait", default=900.0, show_default=True, help="Seconds to wait for the end.")
+def run(
+    config_path: Path | None, redis_url: str | None, command: str, params: tuple[str, ...],
+    wait: float,
+) -> None:  # fmt: skip
+    """Run one command through the queue, wait for it and print its record."""
+    config = _load(config_path, redis_url=redis_url)
+    store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
+    try:
+        execution_id = submit(store, command, _param(params), "cli")
+        deadline = time.monotonic() + wait
+        record = store.get_execution(execution_id)
+        while record is not None and record.status not in FINAL:
+            if time.monotonic() > deadline:
+                _fail(f"{execution_id} still {record.status.value} after {wait:.0f}s", 3)
+            time.sleep(0.2)
+            record = store.get_execution(execution_id)
+    except (RemediatorError, redis.RedisError) as exc:
+        _fail(str(exc), 1)
+    if record is None:
+        _fail(f"{execution_id}: the record expired", 1)
+    click.echo(json.dumps(dumps(record), indent=2))
+    sys.exit(0 if record.status is Status.SUCCEEDED else 1)
+
+
+@main.command("report")
+@CONFIG
+@REDIS
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def report_cmd(config_path: Path | None, redis_url: str | None, fmt: str) -> None:
+    """Print the status report."""
+    config = _load(config_path, redis_url=redis_url)
+    store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
+    try:
+        data = report.build(store)
+    except redis.RedisError as exc:
+        _fail(f"Redis unreachable: {exc}", 1)
+    click.echo(json.dumps(data, indent=2) if fmt == "json" else report.render_text(data), nl=False)
+    if fmt == "json":
+        click.echo()

@@ -1,0 +1,56 @@
+"""FLUSH_REDIS: delete the platform's cache keys by configured patterns (SCAN + UNLINK)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import redis
+
+from remediator.commands.base import Command, Context
+
+BATCH = 500
+
+
+def _delete_matching(conn: redis.Redis, pattern: str) -> int:
+    """UNLINK every key matching ``pattern``, a batch at a time; never FLUSHALL/FLUSHDB."""
+    deleted = 0
+    batch: list[bytes] = []
+    for key in conn.scan_iter(match=pattern, count=BATCH):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            deleted += int(conn.unlink(*batch))
+            batch = []
+    if batch:
+        deleted += int(conn.unlink(*batch))
+    return deleted
+
+
+def _remaining(conn: redis.Redis, pattern: str) -> int:
+    return sum(1 for _ in conn.scan_iter(match=pattern, count=BATCH))
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    """One step per configured pattern; the result counts the keys deleted."""
+    conn = ctx.platform_redis()
+    deleted: dict[str, int] = {}
+    try:
+        for pattern in ctx.config.platform.cache_patterns:
+            deleted[pattern] = ctx.step(
+                f"delete {pattern}", partial(_delete_matching, conn, pattern)
+            )
+    finally:
+        conn.close()
+    return {"deleted": deleted, "total": sum(deleted.values())}
+
+
+def verify(ctx: Context) -> bool:
+    """No key matches any configured pattern any more."""
+    conn = ctx.platform_redis()
+    try:
+        return all(_remaining(conn, p) == 0 for p in ctx.config.platform.cache_patterns)
+    finally:
+        conn.close()
+
+
+FLUSH_REDIS = Command(run=run, verify=verify)

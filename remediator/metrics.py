@@ -1,0 +1,162 @@
+"""The remediator's metrics: intake counters in-process, execution facts read from Redis.
+
+Workers are other processes (and forks), so what they observe is kept in Redis hashes and
+rendered by a collector at scrape time: every replica reports the same cluster-wide values
+(aggregate them with ``max``, not ``sum``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from rq import Queue
+
+from remediator import keys
+from remediator.commands.catalog import CATALOG, PRIORITY_ORDER
+from remediator.queue import queue_name
+
+log = logging.getLogger(__name__)
+
+PREFIX = "amc_remediator_"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+EPISODE_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+EXECUTION_DURATION = "execution_duration_seconds"
+TIME_TO_REMEDIATE = "time_to_remediate_seconds"
+_HISTOGRAMS = {
+    EXECUTION_DURATION: ("Duration of finished executions.", DURATION_BUCKETS),
+    TIME_TO_REMEDIATE: ("From an alert's start to its successful remediation.", EPISODE_BUCKETS),
+}
+
+
+class IntakeMetrics:
+    """What one serve process observes at its webhook."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.alerts_received = Counter(
+            PREFIX + "alerts_received_total",
+            "Alerts received at the webhook, by alertname and status.",
+            ["alertname", "status"],
+            registry=registry,
+        )
+        self.decisions = Counter(
+            PREFIX + "decisions_total",
+            "Decisions taken, by command and reason.",
+            ["command", "decision"],
+            registry=registry,
+        )
+        self.decision_latency = Histogram(
+            PREFIX + "decision_latency_seconds",
+            "From webhook received to decisions durable in Redis.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.alert_resolution = Histogram(
+            PREFIX + "alert_resolution_seconds",
+            "How long alerts fired before they resolved (MTTR).",
+            ["alertname"],
+            buckets=EPISODE_BUCKETS,
+            registry=registry,
+        )
+
+
+def record_execution(
+    pipe: redis.client.Pipeline, command: str, outcome: str, duration: float
+) -> None:
+    """Queue the counters of one finished execution on ``pipe``."""
+    pipe.hincrby(keys.EXECUTION_COUNTS, f"{command}|{outcome}", 1)
+    observe(pipe, EXECUTION_DURATION, command, duration)
+
+
+def observe(pipe: redis.client.Pipeline, name: str, label: str, value: float) -> None:
+    """Queue one observation of a Redis-backed histogram on ``pipe``."""
+    key = keys.histogram(name)
+    for le in _HISTOGRAMS[name][1]:
+        if value <= le:
+            pipe.hincrby(key, f"{label}|{le}", 1)
+    pipe.hincrby(key, f"{label}|+Inf", 1)
+    pipe.hincrbyfloat(key, f"{label}|sum", value)
+
+
+def _histogram(name: str, raw: dict[bytes, bytes], label: str) -> HistogramMetricFamily:
+    doc, buckets = _HISTOGRAMS[name]
+    family = HistogramMetricFamily(PREFIX + name, doc, labels=[label])
+    values: dict[str, dict[str, float]] = {}
+    for field, value in raw.items():
+        owner, _, part = field.decode().rpartition("|")
+        values.setdefault(owner, {})[part] = float(value)
+    for owner, parts in sorted(values.items()):
+        cumulative = [(str(le), parts.get(str(le), 0.0)) for le in buckets]
+        cumulative.append(("+Inf", parts.get("+Inf", 0.0)))
+        family.add_metric([owner], cumulative, parts.get("sum", 0.0))
+    return family
+
+
+class RedisCollector(Collector):
+    """Renders the execution facts that workers keep in Redis; reads Redis at scrape time."""
+
+    def __init__(self, conn: redis.Redis, priorities: Sequence[str] | None = None) -> None:
+        self.conn = conn
+        self.priorities = list(priorities or [p.value for p in PRIORITY_ORDER])
+
+    def describe(self) -> Iterable[Metric]:
+        """The families this collector renders (without reading Redis)."""
+        yield CounterMetricFamily(PREFIX + "executions", "", labels=["command", "outcome"])
+        yield HistogramMetricFamily(PREFIX + EXECUTION_DURATION, "", labels=["command"])
+        yield HistogramMetricFamily(PREFIX + TIME_TO_REMEDIATE, "", labels=["command"])
+        yield GaugeMetricFamily(PREFIX + "queue_depth", "", labels=["priority"])
+        yield GaugeMetricFamily(PREFIX + "circuit_open", "", labels=["command"])
+
+    def collect(self) -> Iterable[Metric]:
+        """Read Redis once per scrape; nothing is rendered when Redis is unreachable."""
+        try:
+            families = list(self._read())
+        except redis.RedisError:
+            log.warning("metrics: Redis unreachable at scrape", exc_info=True)
+            return
+        yield from families
+
+    def _read(self) -> Iterable[Metric]:
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.hgetall(keys.EXECUTION_COUNTS)
+        pipe.hgetall(keys.histogram(EXECUTION_DURATION))
+        pipe.hgetall(keys.histogram(TIME_TO_REMEDIATE))
+        for priority in self.priorities:
+            pipe.llen(Queue(queue_name(priority), connection=self.conn).key)
+        for name in CATALOG:
+            pipe.exists(keys.circuit_open(name))
+        replies = pipe.execute()
+        counts = CounterMetricFamily(
+            PREFIX + "executions",
+            "Finished executions by command and outcome.",
+            labels=["command", "outcome"],
+        )
+        for field, value in sorted(replies[0].items()):
+            command, _, outcome = field.decode().partition("|")
+            counts.add_metric([command, outcome], float(value))
+        yield counts
+        yield _histogram(EXECUTION_DURATION, replies[1], "command")
+        yield _histogram(TIME_TO_REMEDIATE, replies[2], "command")
+        depth = GaugeMetricFamily(
+            PREFIX + "queue_depth", "Jobs waiting per priority queue.", labels=["priority"]
+        )
+        rest = replies[3:]
+        for priority, value in zip(self.priorities, rest, strict=False):
+            depth.add_metric([priority], float(value))
+        yield depth
+        circuits = GaugeMetricFamily(
+            PREFIX + "circuit_open", "1 while a command's circuit is open.", labels=["command"]
+        )
+        for name, value in zip(CATALOG, rest[len(self.priorities) :], strict=True):
+            circuits.add_metric([name], float(value))
+        yield circuits

@@ -1,0 +1,80 @@
+"""Execution records: what ran, why, each step's timing and result, and whether it worked."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Status(StrEnum):
+    """Where an execution is; the last four are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED})
+
+Trigger = Literal["alert", "manual", "cli"]
+
+
+class Step(BaseModel):
+    """One named step of a command, with its timing and result."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    attempt: int
+    status: Literal["running", "succeeded", "failed", "timed_out"] = "running"
+    started_at: float
+    ended_at: float | None = None
+    duration_seconds: float | None = None
+    result: Any = None
+    error: str | None = None
+
+
+class AlertRef(BaseModel):
+    """The alert that triggered an execution (never used on a command line)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    alertname: str
+    fingerprint: str
+    starts_at: float
+    dedup_key: str
+
+
+class Execution(BaseModel):
+    """The record of one execution, kept in Redis with bounded retention."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    command: str
+    trigger: Trigger
+    priority: str
+    params: dict[str, Any] = {}
+    alert: AlertRef | None = None
+    status: Status = Status.QUEUED
+    attempts: int = 0
+    max_attempts: int = 1
+    steps: list[Step] = []
+    verified: bool | None = None
+    result: Any = None
+    error: str | None = None
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    next_attempt_at: float | None = None
+
+    @property
+    def final(self) -> bool:
+        """Has the execution reached a final status?"""
+        return self.status in FINAL

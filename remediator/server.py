@@ -1,0 +1,123 @@
+"""The aiohttp application: factory, auth and error middlewares, resources in cleanup_ctx."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry
+
+from remediator import api
+from remediator.config import RemediatorConfig
+from remediator.errors import (
+    NotFound,
+    PayloadError,
+    Rejected,
+    RemediatorError,
+    StoreUnavailable,
+)
+from remediator.intake import Intake
+from remediator.metrics import IntakeMetrics, RedisCollector
+from remediator.store import Store, connect
+
+log = logging.getLogger(__name__)
+
+PUBLIC = frozenset({"/metrics", "/healthz", "/readyz"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_STATUS: list[tuple[type[RemediatorError], int, str]] = [
+    (PayloadError, 400, "invalid_request"),
+    (NotFound, 404, "not_found"),
+    (Rejected, 409, "rejected"),
+    (StoreUnavailable, 503, "redis_unavailable"),
+]
+
+
+def _error(status: int, error: str, detail: object) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors become JSON ``{"error", "detail"}`` with their status, in one place."""
+    try:
+        return await handler(request)
+    except PayloadError as exc:
+        return _error(400, "invalid_request", {"field": exc.field, "message": exc.message})
+    except RemediatorError as exc:
+        for kind, status, name in _STATUS:
+            if isinstance(exc, kind):
+                if status == 503:
+                    log.warning("503: %s", exc)
+                return _error(status, name, str(exc))
+        log.error("unhandled remediator error", exc_info=True)
+        return _error(500, "internal", str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text)
+    except Exception:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=True)
+        return _error(500, "internal", "unexpected error; see the remediator's log")
+
+
+def auth(token: str) -> Middleware:
+    """Every route but /metrics, /healthz and /readyz needs the bearer token."""
+    expected = token.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC:
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+            response = _error(401, "unauthorized", "missing or invalid bearer token")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return await handler(request)
+
+    return check
+
+
+def create_app(
+    config: RemediatorConfig,
+    token: str,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The remediator's application; Redis and the thread pool live in cleanup_ctx."""
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[errors, auth(token)])
+    app[api.REGISTRY] = registry if registry is not None else CollectorRegistry()
+    app[api.TOKEN] = token
+    intake_metrics = IntakeMetrics(app[api.REGISTRY])
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        pool_size = config.intake_threads + 4
+        conn = connect(config.redis_url, config.redis_timeout_seconds)
+        executor = ThreadPoolExecutor(pool_size, thread_name_prefix="remediator")
+        store = Store(conn, config)
+        collector = RedisCollector(conn)
+        app[api.REGISTRY].register(collector)
+        app[api.STORE] = store
+        app[api.INTAKE] = Intake(store, intake_metrics, clock)
+        app[api.EXECUTOR] = executor
+        yield
+        app[api.REGISTRY].unregister(collector)
+        executor.shutdown(wait=True)
+        conn.close()
+
+    app.cleanup_ctx.append(resources)
+    api.add_routes(app)
+    return app
+
+
+def serve(config: RemediatorConfig, token: str) -> None:
+    """Run the server until interrupted."""
+    host, _, port = config.listen.rpartition(":")
+    app = create_app(config, token)
+    log.info("remediator listening", extra={"listen": config.listen})
+    web.run_app(app, host=host.strip("[]"), port=int(port), print=None, access_log=None)

@@ -1,0 +1,342 @@
+"""Redis state: dedup claims, episodes, cooldowns, circuits, the lock and execution records."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import redis
+
+from remediator import audit, keys
+from remediator.alerts import Alert
+from remediator.config import Effective, RemediatorConfig
+from remediator.decide import Decision, Reason, State
+from remediator.records import AlertRef, Execution, Status
+
+_READ_STATE = """
+local claimed = redis.call('EXISTS', KEYS[1])
+local pending = redis.call('EXISTS', KEYS[2])
+local cooldown = redis.call('GET', KEYS[3])
+local open = redis.call('GET', KEYS[4])
+local recent = redis.call('ZCOUNT', KEYS[5], '(' .. ARGV[1], '+inf')
+return {claimed, pending, cooldown, open, recent}
+"""
+
+_CLOSE_EPISODE = """
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if first then
+  redis.call('HSET', KEYS[3], 'resolved_at', ARGV[3], 'resolution_seconds', ARGV[4])
+  redis.call('HINCRBYFLOAT', KEYS[4], 'resolution_sum', ARGV[4])
+  redis.call('HINCRBY', KEYS[4], 'resolution_count', 1)
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def connect(url: str, timeout: float) -> redis.Redis:
+    """A client with bounded connect and read timeouts, so an outage fails fast."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=30
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def execution_id_for(alert: Alert) -> str:
+    """The execution and RQ job id of an alert's episode: derived from its dedup key."""
+    return f"alert-{alert.dedup_key}"
+
+
+def manual_execution_id() -> str:
+    """A fresh id for an operator's run."""
+    return f"manual-{uuid.uuid4().hex[:20]}"
+
+
+class Store:
+    """All of the remediator's Redis state, behind one small interface."""
+
+    def __init__(self, conn: redis.Redis, config: RemediatorConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self._read_state = conn.register_script(_READ_STATE)
+        self._close_episode = conn.register_script(_CLOSE_EPISODE)
+        self._release = conn.register_script(_RELEASE)
+
+    # -- decisions -------------------------------------------------------------------
+
+    def watched_keys(self, alert: Alert, command: str | None) -> list[str]:
+        """The keys a decision about ``alert`` depends on (WATCHed while deciding)."""
+        names = [keys.claim(alert.dedup_key)]
+        if command is not None:
+            names += [keys.pending(command), keys.cooldown(command), keys.circuit_open(command)]
+            names.append(keys.circuit_window(command))
+        return names
+
+    def read_state(
+        self, pipe: redis.client.Pipeline, alert: Alert, command: str | None, now: float
+    ) -> State:
+        """Read what the decision needs, in one round trip (``pipe`` is WATCHing)."""
+        if command is None:
+            return State(claimed=bool(pipe.exists(keys.claim(alert.dedup_key))))
+        window = self.config.effective(command).circuit.window_seconds
+        watched = self.watched_keys(alert, command)
+        reply = self._read_state(keys=watched, args=[now - window], client=pipe)
+        claimed, pending, cooldown, opened, recent = reply
+        return State(
+            claimed=bool(claimed),
+            pending=bool(pending),
+            cooldown_until=_float(cooldown),
+            circuit_open_until=_float(opened),
+            recent_executions=int(recent),
+        )
+
+    def write_decision(
+        self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
+    ) -> str | None:
+        """Queue the writes of one decision on ``pipe`` (in MULTI); the execution id if any."""
+        cfg = self.config
+        claim = keys.claim(alert.dedup_key)
+        if decision.claims:
+            pipe.set(claim, decision.reason.value, ex=cfg.dedup_ttl_seconds)
+        elif decision.reason is Reason.DUPLICATE:
+            pipe.expire(claim, cfg.dedup_ttl_seconds)  # repeats keep the claim alive
+        self._touch_episode(pipe, alert, decision, now)
+        execution_id = None
+        if decision.command is not None and decision.opens_circuit:
+            self._open_circuit(pipe, decision.command, now, alert.alertname)
+        if decision.reason is Reason.ENQUEUED:
+            assert decision.command is not None
+            execution_id = execution_id_for(alert)
+            policy = cfg.effective(decision.command)
+            pipe.set(keys.pending(decision.command), execution_id, ex=cfg.dedup_ttl_seconds)
+            window = keys.circuit_window(decision.command)
+            pipe.zadd(window, {execution_id: now})
+            pipe.zremrangebyscore(window, "-inf", now - policy.circuit.window_seconds)
+            pipe.expire(window, policy.circuit.window_seconds)
+            ref = AlertRef(
+                alertname=alert.alertname,
+                fingerprint=alert.fingerprint,
+                starts_at=alert.starts_at.timestamp(),
+                dedup_key=alert.dedup_key,
+            )
+            record = self.new_execution(execution_id, policy, "alert", {}, now, ref)
+            self.save_execution(pipe, record)
+            pipe.hset(keys.episode(alert.dedup_key), "execution_id", execution_id)
+        fields = {
+            "reason": decision.reason.value,
+            "command": decision.command,
+            "alertname": alert.alertname,
+            "fingerprint": alert.fingerprint,
+            "starts_at": alert.starts_at.isoformat(),
+            "execution_id": execution_id,
+            "detail": decision.detail,
+            "ts": now,
+        }
+        audit.append(pipe, "decision", fields, cfg.retention.audit_max_len)
+        return execution_id
+
+    def _touch_episode(
+        self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
+    ) -> None:
+        key = keys.episode(alert.dedup_key)
+        pipe.hsetnx(key, "alertname", alert.alertname)
+        pipe.hsetnx(key, "fingerprint", alert.fingerprint)
+        pipe.hsetnx(key, "starts_at", alert.starts_at.timestamp())
+        pipe.hsetnx(key, "first_seen", now)
+        if decision.command is not None:
+            pipe.hsetnx(key, "command", decision.command)
+        pipe.hset(key, "last_decision", decision.reason.value)
+        pipe.expire(key, self.config.dedup_ttl_seconds)
+        pipe.zadd(keys.EPISODES_ACTIVE, {alert.dedup_key: alert.starts_at.timestamp()}, nx=True)
+
+    def _open_circuit(
+        self, pipe: redis.client.Pipeline, command: str, now: float, alertname: str
+    ) -> None:
+        seconds = self.config.effective(command).circuit.open_seconds
+        pipe.set(keys.circuit_open(command), now + seconds, ex=seconds)
+        fields = {"command": command, "until": now + seconds, "alertname": alertname, "ts": now}
+        audit.append(pipe, "circuit_opened", fields, self.config.retention.audit_max_len)
+
+    def close_episode(self, alert: Alert, now: float) -> tuple[bool, dict[str, str]]:
+        """Record a resolution once per episode; (first time?, the episode's fields)."""
+        seconds = alert.resolution_seconds() or 0.0
+        first = self._close_episode(
+            keys=[
+                keys.resolved(alert.dedup_key),
+                keys.EPISODES_ACTIVE,
+                keys.episode(alert.dedup_key),
+                keys.STATS,
+            ],
+            args=[self.config.dedup_ttl_seconds, alert.dedup_key, now, seconds],
+        )
+        raw: dict[bytes, bytes] = self.conn.hgetall(keys.episode(alert.dedup_key))  # type: ignore[assignment]
+        return bool(first), {k.decode(): v.decode() for k, v in raw.items()}
+
+    def active_episodes(self, limit: int = 100) -> list[dict[str, str]]:
+        """The firing episodes, oldest first."""
+        ids: list[bytes] = self.conn.zrange(keys.EPISODES_ACTIVE, 0, limit - 1)  # type: ignore[assignment]
+        pipe = self.conn.pipeline(transaction=False)
+        for dedup in ids:
+            pipe.hgetall(keys.episode(dedup.decode()))
+        out = []
+        for dedup, raw in zip(ids, pipe.execute(), strict=True):
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            out.append({"dedup_key": dedup.decode(), **fields})
+        return out
+
+    def stats(self) -> dict[str, float]:
+        """Cluster-wide running totals (resolution sum and count)."""
+        raw: dict[bytes, bytes] = self.conn.hgetall(keys.STATS)  # type: ignore[assignment]
+        return {k.decode(): float(v) for k, v in raw.items()}
+
+    # -- executions ------------------------------------------------------------------
+
+    def new_execution(
+        self,
+        execution_id: str,
+        policy: Effective,
+        trigger: str,
+        params: dict[str, Any],
+        now: float,
+        alert: AlertRef | None = None,
+    ) -> Execution:
+        """A queued execution record (not yet saved)."""
+        return Execution.model_validate(
+            {
+                "id": execution_id,
+                "command": policy.spec.name,
+                "trigger": trigger,
+                "priority": policy.priority.value,
+                "params": {**policy.parameters, **params},
+                "alert": alert,
+                "max_attempts": policy.retries + 1,
+                "created_at": now,
+            }
+        )
+
+    def save_execution(self, pipe: redis.client.Pipeline | redis.Redis, record: Execution) -> None:
+        """Write a record and keep the index bounded."""
+        retention = self.config.retention
+        pipe.set(
+            keys.execution(record.id), record.model_dump_json(), ex=retention.execution_ttl_seconds
+        )
+        pipe.zadd(keys.EXECUTIONS, {record.id: record.created_at})
+        pipe.zremrangebyrank(keys.EXECUTIONS, 0, -retention.max_executions - 1)
+
+    def get_execution(self, execution_id: str) -> Execution | None:
+        """One record, or None when unknown or expired."""
+        raw = self.conn.get(keys.execution(execution_id))
+        return None if raw is None else Execution.model_validate_json(raw)
+
+    def list_executions(
+        self, command: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[Execution]:
+        """The newest records first, filtered by command and status."""
+        ids: list[bytes] = self.conn.zrevrange(keys.EXECUTIONS, 0, -1)  # type: ignore[assignment]
+        out: list[Execution] = []
+        for start in range(0, len(ids), 200):
+            batch = ids[start : start + 200]
+            raws: list[bytes | None] = self.conn.mget([keys.execution(i.decode()) for i in batch])  # type: ignore[assignment]
+            for raw in raws:
+                if raw is None:
+                    continue
+                record = Execution.model_validate_json(raw)
+                if command and record.command != command:
+                    continue
+                if status and record.status != status:
+                    continue
+                out.append(record)
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def execution_event(self, record: Execution, event: str, **extra: Any) -> None:
+        """Save a record and audit the change in one transaction."""
+        pipe = self.conn.pipeline()
+        self.save_execution(pipe, record)
+        fields = {
+            "execution_id": record.id,
+            "command": record.command,
+            "trigger": record.trigger,
+            "status": record.status.value,
+            "attempt": record.attempts,
+            **extra,
+        }
+        audit.append(pipe, event, fields, self.config.retention.audit_max_len)
+        pipe.execute()
+
+    def start_execution(self, record: Execution, now: float) -> None:
+        """Mark an attempt started: the cooldown begins, the pending mark goes."""
+        policy = self.config.effective(record.command)
+        pipe = self.conn.pipeline()
+        if policy.cooldown_seconds > 0:
+            until = now + policy.cooldown_seconds
+            pipe.set(keys.cooldown(record.command), until, ex=policy.cooldown_seconds)
+        if record.trigger == "alert":
+            pipe.delete(keys.pending(record.command))
+        pipe.execute()
+        self.execution_event(record, "execution_started")
+
+    # -- circuits and the lock ---------------------------------------------------------
+
+    def circuits(self, now: float) -> dict[str, dict[str, Any]]:
+        """Each command's circuit: open or closed, until when, recent alert-triggered runs."""
+        from remediator.commands.catalog import CATALOG
+
+        pipe = self.conn.pipeline(transaction=False)
+        for name in CATALOG:
+            window = self.config.effective(name).circuit.window_seconds
+            pipe.get(keys.circuit_open(name))
+            pipe.zcount(keys.circuit_window(name), f"({now - window}", "+inf")
+            pipe.get(keys.cooldown(name))
+        replies = pipe.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for index, name in enumerate(CATALOG):
+            opened, recent, cooldown = replies[index * 3 : index * 3 + 3]
+            out[name] = {
+                "open": opened is not None,
+                "open_until": _float(opened),
+                "recent_executions": int(recent),
+                "cooldown_until": _float(cooldown),
+            }
+        return out
+
+    def reset_circuit(self, command: str, who: str, now: float) -> None:
+        """Close a circuit by hand and forget its window."""
+        pipe = self.conn.pipeline()
+        pipe.delete(keys.circuit_open(command), keys.circuit_window(command))
+        fields = {"command": command, "by": who, "ts": now}
+        audit.append(pipe, "circuit_reset", fields, self.config.retention.audit_max_len)
+        pipe.execute()
+
+    def acquire_lock(self, token: str, ttl_seconds: int) -> bool:
+        """Take the one-disruptive-command lock."""
+        return bool(self.conn.set(keys.LOCK, token, nx=True, ex=ttl_seconds))
+
+    def lock_holder(self) -> str | None:
+        """Who holds the lock (an execution id), if anyone."""
+        raw = self.conn.get(keys.LOCK)
+        return None if raw is None else raw.decode()  # type: ignore[union-attr]
+
+    def release_lock(self, token: str) -> None:
+        """Release the lock if we still hold it."""
+        self._release(keys=[keys.LOCK], args=[token])
+
+
+def dumps(record: Execution) -> dict[str, Any]:
+    """A record as plain JSON data."""
+    data: dict[str, Any] = json.loads(record.model_dump_json())
+    return data
+
+
+__all__ = ["Status", "Store", "connect", "dumps", "execution_id_for", "manual_execution_id"]
