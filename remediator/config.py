@@ -241,9 +241,12 @@ class RemediatorConfig(Model):
             if name is not None and name not in self.actuators:
                 raise ValueError(f"platform.{role}: no actuator named {name!r}")
         for name, override in self.commands.items():
-            unknown = set(override.parameters) - CATALOG[name].parameters
+            unknown = sorted(set(override.parameters) - CATALOG[name].parameters)
             if unknown:
-                raise ValueError(f"commands.{name}.parameters: unknown {sorted(unknown)}")
+                takes = ", ".join(sorted(CATALOG[name].parameters)) or "none"
+                raise ValueError(
+                    f"commands.{name}.parameters: unknown parameter {unknown[0]!r} (takes: {takes})"
+                )
         return self
 
     def effective(self, name: str) -> Effective:
@@ -305,7 +308,8 @@ def _format_error(exc: ValidationError) -> str:
     else:
         message = error["msg"].removeprefix("Value error, ")
     where = f"{loc}: " if loc else ""
-    if not loc or kind in ("extra_forbidden", "missing") or "input" not in error:
+    quiet = ("extra_forbidden", "missing", "value_error", "union_tag_invalid")
+    if not loc or kind in quiet or "input" not in error:
         return f"{where}{message}"
     return f"{where}{message} (got {error['input']!r})"
 
