@@ -164,3 +164,36 @@ def fault_list(api_url: str, as_json: bool) -> None:
     for item in faults:
         state = "ACTIVE" if item["active"] else "-"
         click.echo(f"{item['name']:<14} {state:<7} {item['scope']:<15} cure: {item['cure']}")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".run/stack"),
+    show_default=True,
+    help="Run directory: configs, logs, sockets.",
+)
+@click.option("--redis-port", type=int, default=6390, show_default=True)
+@click.option("--sandbox-port", type=int, default=8700, show_default=True)
+@click.option("--heartbeat-interval-seconds", type=float, default=30.0, show_default=True)
+@click.option("--market-tick-seconds", type=int, default=300, show_default=True)
+@click.option("--write-only", is_flag=True, help="Write the configurations and exit.")
+def up(run_dir: Path, write_only: bool, **ports: Any) -> None:
+    """Run the whole loop on this machine under supervisord (in the foreground)."""
+    from sandbox.stack import StackSettings, binary, write_stack
+
+    settings = StackSettings(run_dir=run_dir.resolve(), **ports)
+    try:
+        conf = write_stack(settings)
+        supervisord = binary("supervisord")
+    except ConfigError as exc:
+        fail(str(exc))
+    click.echo(f"amc-sandbox: stack configured in {settings.run_dir}")
+    click.echo(f"  platform  {settings.sandbox_url}   redis {settings.redis_url}")
+    click.echo(f"  control   {binary('supervisorctl')} -c {conf} status")
+    if write_only:
+        return
+    sys.stdout.flush()
+    os.execv(supervisord, [supervisord, "-c", str(conf)])  # noqa: S606 - argv list, no shell
