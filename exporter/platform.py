@@ -132,6 +132,18 @@ class RouteResult(BaseModel):
     http_status: int | None = None
 
 
+def _resource_not_found(body: Any) -> bool:
+    """A 404 that a route sent about its resource ("no results cached"), not a missing route.
+
+    Frameworks answer an unknown route with a bare "Not Found" (FastAPI ``{"detail": "Not
+    Found"}``, aiohttp plain text); a route of the platform names what it did not find.
+    """
+    if not isinstance(body, dict):
+        return False
+    detail = body.get("detail", body.get("error"))
+    return isinstance(detail, str) and detail.strip().lower() not in ("", "not found")
+
+
 class PlatformClient:
     """Calls the platform's API on one aiohttp session with a timeout per call."""
 
@@ -206,8 +218,8 @@ class PlatformClient:
 
         async def one(path: str) -> RouteResult:
             async with gate:
-                call, status, _ = await self._get(path, seconds)
-            up = call.answered and status != 404
+                call, status, body = await self._get(path, seconds)
+            up = call.answered and (status != 404 or _resource_not_found(body))
             return RouteResult(route=path, up=up, http_status=call.http_status)
 
         return list(await asyncio.gather(*(one(p) for p in paths)))

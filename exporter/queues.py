@@ -38,8 +38,8 @@ _REGISTRIES = {
     "scheduled": f"{RQ_KEY_PREFIX}:scheduled:",
     "finished": f"{RQ_KEY_PREFIX}:finished:",
 }
-# Started and scheduled entries count until RQ moves them; the others lapse at their score.
-_EXPIRING = ("failed", "deferred", "finished")
+# Finished and failed entries lapse at their score (their TTL); the others count until moved.
+_EXPIRING = ("failed", "finished")
 OLDEST_SCAN = 10
 """How many jobs at the head of the queue are looked at for the oldest enqueue time."""
 

@@ -1,0 +1,207 @@
+"""The exporter against the real sandbox, real Redis and a real RQ discovery worker."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from tests.exporter.conftest import ExporterHandle, parse
+from tests.sandbox_handle import SandboxHandle
+
+pytestmark = pytest.mark.slow
+
+Start = Callable[..., ExporterHandle]
+Sandbox = Callable[..., SandboxHandle]
+
+
+def is_(expected: float) -> Callable[[float | None], bool]:
+    return lambda value: value == expected
+
+
+def above(limit: float) -> Callable[[float | None], bool]:
+    return lambda value: value is not None and value > limit
+
+
+def ready_exporter(
+    sandbox: SandboxHandle, exporter_factory: Start, **config: object
+) -> ExporterHandle:
+    exporter = exporter_factory(sandbox.url, sandbox.redis_url, **config)
+    exporter.wait("amc_discovery_candidates", above(0))
+    return exporter
+
+
+def test_a_healthy_platform(sandbox_factory: Sandbox, exporter_factory: Start) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    exporter.wait("amc_system_status", is_(1.0), status="healthy")
+    samples = parse(exporter.scrape())
+
+    def value(name: str, **labels: str) -> float | None:
+        return samples.get((name, tuple(sorted(labels.items()))))
+
+    assert value("amc_api_up") == 1.0
+    assert value("amc_redis_up") == 1.0
+    assert value("amc_discovery_candidates") == 50.0  # the sandbox's default limit
+    quality = value("amc_discovery_quality_score")
+    assert quality is not None
+    assert 45 <= quality <= 100
+    assert sum(value("amc_system_status", status=s) or 0 for s in
+               ("healthy", "degraded", "critical", "down")) == 1.0  # fmt: skip
+    for component in ("env", "database", "redis", "polygon", "alpaca"):
+        assert value("amc_component_up", component=component) == 1.0
+        assert value("amc_component_health_score", component=component) == 100.0
+    assert value("amc_data_mock_suspected") == 0.0
+    assert value("amc_data_integrity_ratio") == 1.0
+    assert value("amc_api_route_up", route="/discovery/contenders/last") == 1.0
+    assert value("amc_api_route_up", route="/discovery/trigger") == 1.0  # 405 to GET: it exists
+    assert value("amc_api_route_up", route="/squeeze/alerts") == 0.0
+    assert value("amc_api_route_up", route="/trades/portfolio") == 0.0
+    assert value("amc_discovery_jobs", state="finished") is not None
+    assert value("amc_rq_workers", queue="amc_discovery", state="idle") == 1.0
+    beat = value("amc_discovery_worker_heartbeat_age_seconds")
+    assert beat is not None
+    assert beat < 30
+    assert value("amc_api_probe_failures_total", route="discovery", reason="status") == 0.0
+    probes = value("amc_api_probes_total", route="discovery")
+    assert probes is not None
+    assert probes >= 1
+    assert value("amc_exporter_build_info", version="0.1.0", python_version=_python()) == 1.0
+    for probe in ("health", "discovery", "routes", "queues"):
+        assert value("amc_exporter_last_probe_timestamp_seconds", probe=probe) is not None
+
+
+def _python() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def test_promtool_check_metrics_is_clean_on_live_output(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    exporter.wait("amc_discovery_jobs", lambda v: v is not None, state="queued")
+    text = exporter.scrape()
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is installed by scripts/setup.sh"
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
+    # No label per worker or job: every label value comes from a bounded set.
+    for (_, labels), _value in parse(text).items():
+        for key, _label in labels:
+            assert key in {"status", "component", "route", "reason", "check", "state", "queue",
+                           "probe", "version", "python_version"}, key  # fmt: skip
+
+
+def test_mock_data_is_suspected_only_under_the_fault(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    assert exporter.value("amc_data_mock_suspected") == 0.0
+    sandbox.set_fault("mock_data")
+    exporter.wait("amc_data_mock_suspected", is_(1.0))
+    assert exporter.value("amc_data_integrity_check", check="no_mock_markers") == 0.0
+    assert exporter.value("amc_data_integrity_check", check="distinct_scores") == 0.0
+    assert exporter.value("amc_discovery_candidates") == 3.0
+    sandbox.clear_fault("mock_data")
+    sandbox.wait_job(sandbox.trigger())
+    exporter.wait("amc_data_mock_suspected", is_(0.0))
+    assert exporter.value("amc_data_integrity_ratio") == 1.0
+
+
+def test_components_follow_provider_and_database_outages(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    sandbox.set_fault("provider_down", provider="polygon")
+    exporter.wait("amc_component_up", is_(0.0), component="polygon")
+    assert exporter.value("amc_component_up", component="alpaca") == 1.0
+    exporter.wait("amc_system_status", is_(1.0), status="degraded")
+    assert exporter.value("amc_api_up") == 1.0  # a 503 from /health is an answer
+    assert exporter.value("amc_api_probe_failures_total", route="health", reason="status") == 0.0
+    sandbox.set_fault("database_down")
+    exporter.wait("amc_component_up", is_(0.0), component="database")
+    score = exporter.wait("amc_component_health_score", is_(0.0), component="database")
+    assert score == 0.0
+    sandbox.clear_fault("provider_down")
+    sandbox.clear_fault("database_down")
+    exporter.wait("amc_component_up", is_(1.0), component="polygon")
+    exporter.wait("amc_component_up", is_(1.0), component="database")
+    exporter.wait("amc_component_health_score", is_(100.0), component="database")
+
+
+def test_probe_failures_count_api_errors(sandbox_factory: Sandbox, exporter_factory: Start) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    assert exporter.value("amc_api_probe_failures_total", route="health", reason="status") == 0.0
+    sandbox.set_fault("api_errors", ratio=1.0)
+    exporter.wait("amc_api_probe_failures_total", above(2), route="health", reason="status")
+    exporter.wait("amc_api_probe_failures_total", above(2), route="discovery", reason="status")
+    exporter.wait("amc_discovery_candidates", is_(0.0))
+    errors = exporter.value("amc_exporter_probe_errors_total", probe="discovery")
+    assert errors is not None
+    assert errors > 0
+    assert exporter.value("amc_api_up") == 1.0  # it answers, with errors
+    sandbox.clear_fault("api_errors")
+    exporter.wait("amc_discovery_candidates", above(0))
+
+
+def test_response_time_under_api_latency(sandbox_factory: Sandbox, exporter_factory: Start) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    fast = exporter.value("amc_discovery_response_seconds")
+    assert fast is not None
+    assert fast < 5
+    sandbox.set_fault("api_latency", seconds=6)
+    exporter.wait("amc_discovery_response_seconds", above(5.5))
+    exporter.wait("amc_system_status", is_(1.0), status="degraded")
+    sandbox.clear_fault("api_latency")
+    exporter.wait("amc_discovery_response_seconds", lambda v: v is not None and v < 5)
+
+
+def test_stuck_jobs_show_as_queued_age_and_job_states(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory(worker=False)
+    exporter = exporter_factory(sandbox.url, sandbox.redis_url)
+    exporter.wait("amc_discovery_oldest_queued_job_age_seconds", lambda v: v is not None)
+    sandbox.set_fault("stuck_jobs", jobs=5, orphans=2, age_seconds=3600)
+    age = exporter.wait("amc_discovery_oldest_queued_job_age_seconds", above(3000))
+    assert age is not None
+    assert age < 3700
+    exporter.wait("amc_discovery_jobs", lambda v: v is not None and v >= 5, state="queued")
+    assert exporter.value("amc_discovery_jobs", state="started") == 2.0
+    assert exporter.value("amc_discovery_lock_held") == 1.0
+    sandbox.clear_fault("stuck_jobs")
+    exporter.wait("amc_discovery_jobs", is_(0.0), state="started")
+    exporter.wait("amc_discovery_oldest_queued_job_age_seconds", lambda v: v is not None and v < 60)
+
+
+def test_a_wedged_worker_empties_candidates_when_the_cache_expires(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory(cache_ttl_seconds=2)
+    exporter = ready_exporter(sandbox, exporter_factory)
+    sandbox.set_fault("worker_wedged")
+    exporter.wait("amc_discovery_candidates", is_(0.0), timeout=30)
+    exporter.wait("amc_discovery_worker_heartbeat_age_seconds", above(3))
+    exporter.wait("amc_system_status", is_(1.0), status="critical")
+    assert exporter.value("amc_api_up") == 1.0  # a 202 "queued" is not down
+    assert exporter.value("amc_api_probe_failures_total", route="discovery", reason="status") == 0.0
+    assert sandbox.worker is not None
+    sandbox.worker.restart()
+    exporter.wait("amc_discovery_candidates", above(0), timeout=30)
+    beat = exporter.wait(
+        "amc_discovery_worker_heartbeat_age_seconds", lambda v: v is not None and v < 3
+    )
+    assert beat is not None
+    assert not math.isinf(beat)
