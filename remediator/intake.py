@@ -143,6 +143,7 @@ def submit(store: Store, command: str, params: dict[str, object], trigger: str) 
     record = store.new_execution(manual_execution_id(), policy, trigger, dict(params), now)
     try:
         pipe = store.conn.pipeline()
+        pipe.multi()  # RQ's enqueue expects an explicit transaction on a given pipeline
         store.save_execution(pipe, record)
         fields = {"execution_id": record.id, "command": command, "trigger": trigger, "ts": now}
         audit.append(pipe, "manual_run", fields, store.config.retention.audit_max_len)

@@ -136,3 +136,15 @@ def run_jobs() -> Callable[..., bool]:
             conn.close()
 
     return run
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers (a hung Redis or API)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    yield int(sock.getsockname()[1])
+    sock.close()

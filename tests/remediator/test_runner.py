@@ -1,0 +1,158 @@
+"""Execution in-process with RQ's SimpleWorker: steps, verification, failures, retries, lock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis as redis_lib
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from remediator import audit
+from remediator.config import RemediatorConfig
+from remediator.intake import submit
+from remediator.records import Status
+from remediator.store import Store
+from tests.services import free_port
+
+
+def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    for n in range(1200):
+        redis.set(f"amc:discovery:candidates:v{n}", "x")
+    redis.set("amc:discovery:status:v2", "x")
+    redis.set("amc:discovery:worker:heartbeat", "1")
+    redis.set("discovery_job_lock", "1")
+    store = store_factory(make_config())
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    assert run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.SUCCEEDED
+    assert record.verified is True
+    assert record.result == {
+        "deleted": {"amc:discovery:candidates:*": 1200, "amc:discovery:status:*": 1},
+        "total": 1201,
+    }
+    assert [s.name for s in record.steps] == [
+        "delete amc:discovery:candidates:*",
+        "delete amc:discovery:status:*",
+        "verify",
+    ]
+    assert all(s.status == "succeeded" and s.duration_seconds is not None for s in record.steps)
+    assert redis.exists("amc:discovery:worker:heartbeat", "discovery_job_lock") == 2
+    assert record.trigger == "manual" and record.attempts == 1
+    events = [e["event"] for e in audit.read(redis, 10)]
+    assert events[:3] == ["execution_finished", "execution_started", "manual_run"]
+
+
+def test_a_deferred_command_fails_clearly_and_is_not_retried(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    store = store_factory(make_config(defaults={"retries": 3, "backoff": {"initial_seconds": 0}}))
+    execution_id = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.FAILED
+    assert record.error == "RESTART_RQ_WORKERS is not implemented yet"
+    assert record.attempts == 1
+    assert record.verified is None
+
+
+def test_failures_are_retried_up_to_the_limit(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    config = make_config(
+        platform={"redis_url": dead, "redis_timeout_seconds": 1},
+        commands={"FLUSH_REDIS": {"retries": 2, "backoff": {"initial_seconds": 0}}},
+    )
+    store = store_factory(config)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.FAILED
+    assert record.attempts == 3
+    assert record.error is not None and record.error.startswith("ConnectionError")
+    assert [s.attempt for s in record.steps] == [1, 2, 3]
+    assert Job.fetch(execution_id, connection=redis).get_status() == JobStatus.FAILED
+    retrying = audit.read(redis, 20, event="execution_retrying")
+    assert len(retrying) == 2
+
+
+def test_a_runaway_step_is_stopped_by_the_job_timeout(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    silent_port: int,
+) -> None:
+    config = make_config(
+        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 60},
+        commands={"FLUSH_REDIS": {"timeout_seconds": 1}},
+    )
+    store = store_factory(config)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.TIMED_OUT
+    assert record.steps[0].status == "timed_out"
+    assert record.error is not None and "timed out" in record.error
+
+
+def test_a_disruptive_command_waits_for_the_lock(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config(lock_wait_seconds=0))
+    assert store.acquire_lock("someone-else", 60)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.FAILED
+    assert record.error == "another disruptive command holds the lock: someone-else"
+    store.release_lock("someone-else")
+    second = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    done = store.get_execution(second)
+    assert done is not None and done.status is Status.SUCCEEDED
+    assert store.lock_holder() is None
+
+
+def test_workers_take_higher_priorities_first(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config())
+    low = submit(store, "VALIDATE_ENDPOINTS", {}, "manual")
+    medium = submit(store, "UPDATE_CONFIGURATION", {}, "manual")
+    critical = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
+    assert [
+        Queue(q, connection=redis).count for q in ("remediation-low", "remediation-medium")
+    ] == [
+        1,
+        1,
+    ]
+    run_jobs(store)
+    started = {}
+    for execution_id in (low, medium, critical):
+        record = store.get_execution(execution_id)
+        assert record is not None and record.started_at is not None
+        started[execution_id] = record.started_at
+    assert started[critical] <= started[medium] <= started[low]
