@@ -1,0 +1,150 @@
+"""The collector renders the latest probe results (no I/O) into the contract's metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import redis as redis_lib
+from prometheus_client import CollectorRegistry
+
+from exporter.config import ExporterConfig
+from exporter.integrity import check
+from exporter.metrics import FAMILIES, ExporterCollector
+from exporter.platform import DiscoveryPayload, DiscoveryResult, HealthResult
+from exporter.probes import Prober
+from exporter.queues import QueueState, WorkerCount
+from tests.exporter.payloads import ready
+from tests.services import free_port
+
+NOW = 1_800_000_000.0
+
+
+class Clock:
+    """A settable clock: the collector's only input besides the results."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def prober() -> AsyncIterator[Prober]:
+    # Nothing is probed here: the session and client are only there because a Prober owns them.
+    client = redis_lib.Redis(port=free_port())
+    async with aiohttp.ClientSession() as session:
+        yield Prober(ExporterConfig(), session, client, clock=Clock())
+    client.close()
+
+
+def registry_for(prober: Prober) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(prober, clock=prober.clock))
+    return registry
+
+
+def healthy(prober: Prober) -> None:
+    components = dict.fromkeys(("env", "database", "redis", "polygon", "alpaca"), True)
+    prober.latest.health = HealthResult(
+        started_at=NOW, duration_seconds=0.01, http_status=200, healthy=True, components=components
+    )
+    prober.latest.scorer.observe(components)
+    payload = DiscoveryPayload.parse(ready())
+    prober.latest.discovery = DiscoveryResult(
+        started_at=NOW, duration_seconds=0.4, http_status=200, state="ready", payload=payload
+    )
+    prober.latest.integrity = check(payload, prober.config.integrity)
+
+
+def test_nothing_but_own_metrics_before_the_first_probe(prober: Prober) -> None:
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_system_status", {"status": "down"}) is None
+    assert registry.get_sample_value("amc_discovery_candidates") is None
+    assert registry.get_sample_value("amc_api_probes_total", {"route": "health"}) == 0.0
+    assert registry.get_sample_value(
+        "amc_exporter_build_info", {"version": "0.1.0", "python_version": _python()}
+    ) == 1.0  # fmt: skip
+
+
+def _python() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def test_a_healthy_result(prober: Prober) -> None:
+    healthy(prober)
+    registry = registry_for(prober)
+    statuses = {
+        s: registry.get_sample_value("amc_system_status", {"status": s})
+        for s in ("healthy", "degraded", "critical", "down")
+    }
+    assert statuses == {"healthy": 1.0, "degraded": 0.0, "critical": 0.0, "down": 0.0}
+    assert registry.get_sample_value("amc_discovery_candidates") == 6.0
+    quality = registry.get_sample_value("amc_discovery_quality_score")
+    assert quality == pytest.approx((71.2 + 66.0 + 58.4 + 51.9 + 49.3 + 47.7) / 6)
+    assert registry.get_sample_value("amc_discovery_response_seconds") == 0.4
+    assert registry.get_sample_value("amc_health_score") == 100.0
+    assert registry.get_sample_value("amc_data_mock_suspected") == 0.0
+
+
+def test_a_queued_answer_is_zero_candidates_but_not_down(prober: Prober) -> None:
+    healthy(prober)
+    prober.latest.discovery = DiscoveryResult(
+        started_at=NOW, duration_seconds=0.1, http_status=202, state="queued",
+        payload=DiscoveryPayload.parse({"status": "queued", "job_id": "discovery_1"}),
+    )  # fmt: skip
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_discovery_candidates") == 0.0
+    assert registry.get_sample_value("amc_discovery_quality_score") is None
+    assert registry.get_sample_value("amc_api_up") == 1.0
+    assert registry.get_sample_value("amc_system_status", {"status": "critical"}) == 1.0
+    # The integrity of the latest results users got stays until new results come.
+    assert registry.get_sample_value("amc_data_mock_suspected") == 0.0
+
+
+def test_a_probe_in_flight_shows_as_slow_at_once(prober: Prober) -> None:
+    healthy(prober)
+    clock = prober.clock
+    assert isinstance(clock, Clock)
+    prober.latest.discovery_started = clock.now
+    clock.now += 70
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_discovery_response_seconds") == 70.0
+    assert registry.get_sample_value("amc_system_status", {"status": "critical"}) == 1.0
+
+
+def test_queue_state_and_worker_zeros(prober: Prober) -> None:
+    healthy(prober)
+    jobs = {"queued": 4, "started": 1, "failed": 2, "deferred": 0, "scheduled": 0, "finished": 9}
+    prober.latest.redis_up = True
+    prober.latest.queues = QueueState(
+        read_at=NOW, jobs=jobs, queue_jobs={"amc_discovery": jobs, "remediation-high": jobs},
+        oldest_queued_at=NOW - 120, heartbeat_at=None, lock_held=False,
+        workers=(WorkerCount(queue="amc_discovery", state="busy", count=3),),
+        memory_used_bytes=1024, memory_max_bytes=0,
+    )  # fmt: skip
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_discovery_jobs", {"state": "queued"}) == 4.0
+    assert registry.get_sample_value("amc_discovery_oldest_queued_job_age_seconds") == 120.0
+    beat = registry.get_sample_value("amc_discovery_worker_heartbeat_age_seconds")
+    assert beat is not None
+    assert math.isinf(beat)
+    workers = {"queue": "amc_discovery", "state": "busy"}
+    assert registry.get_sample_value("amc_rq_workers", workers) == 3.0
+    idle = {"queue": "remediation-high", "state": "idle"}
+    assert registry.get_sample_value("amc_rq_workers", idle) == 0.0
+    assert registry.get_sample_value("amc_redis_memory_used_bytes") == 1024.0
+    prober.latest.redis_up = False
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_discovery_jobs", {"state": "queued"}) is None
+    assert registry.get_sample_value("amc_redis_up") == 0.0
+
+
+def test_describe_names_every_family(prober: Prober) -> None:
+    collector = ExporterCollector(prober)
+    assert {family.name for family in collector.describe()} == set(FAMILIES)

@@ -1,0 +1,76 @@
+"""``probe_once``: the interface the remediator imports for HEALTH_CHECK and verification."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+import redis as redis_lib
+
+from exporter.config import load_config
+from exporter.probes import probe_once
+from tests.sandbox_handle import SandboxHandle
+from tests.services import free_port
+
+pytestmark = pytest.mark.slow
+
+MISSING = {
+    "/discovery/test", "/discovery/strategy-validation", "/discovery/calibration/status",
+    "/discovery/direct", "/squeeze/alerts", "/trades/portfolio",
+}  # fmt: skip
+
+
+async def test_probe_once_reports_the_platform(
+    sandbox_factory: Callable[..., SandboxHandle], redis: redis_lib.Redis
+) -> None:
+    sandbox = sandbox_factory()
+    sandbox.wait_job(sandbox.trigger())
+    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    snapshot = await probe_once(config, redis_client=redis)
+    assert snapshot.status == "healthy", snapshot.status_reason
+    assert snapshot.api_up is True
+    assert snapshot.redis_up is True
+    assert snapshot.discovery is not None
+    assert snapshot.discovery.state == "ready"
+    assert snapshot.discovery.candidates == 50
+    assert snapshot.integrity is not None
+    assert snapshot.integrity.mock_suspected is False
+    assert set(snapshot.routes_missing) == MISSING
+    assert snapshot.components == dict.fromkeys(
+        ("env", "database", "redis", "polygon", "alpaca"), True
+    )
+    assert snapshot.queue is not None
+    assert snapshot.queue.worker_heartbeat_age_seconds is not None
+    data = json.loads(json.dumps(snapshot.model_dump(mode="json")))
+    assert data["status"] == "healthy"
+    assert data["discovery"]["candidates"] == 50
+    redis.ping()  # a client passed in is left open for its owner
+
+
+async def test_probe_once_sees_mock_data_and_makes_its_own_client(
+    sandbox_factory: Callable[..., SandboxHandle],
+) -> None:
+    sandbox = sandbox_factory()
+    sandbox.set_fault("mock_data", kind="fallback")
+    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    snapshot = await probe_once(config)
+    assert snapshot.integrity is not None
+    assert snapshot.integrity.mock_suspected is True
+    assert any("job_id fallback_" in reason for reason in snapshot.integrity.reasons)
+    assert snapshot.status == "degraded"  # four candidates
+
+
+async def test_probe_once_never_raises_when_everything_is_down() -> None:
+    config = load_config(None).with_overrides(
+        platform_url=f"http://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    snapshot = await probe_once(config)
+    assert snapshot.status == "down"
+    assert snapshot.api_up is False
+    assert snapshot.redis_up is False
+    assert snapshot.queue is None
+    assert snapshot.discovery is not None
+    assert snapshot.discovery.failure == "connection"
+    assert snapshot.discovery.candidates == 0
