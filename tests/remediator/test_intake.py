@@ -38,7 +38,8 @@ def test_one_alert_is_enqueued_once_with_a_derived_job_id(
     outcomes = intake.process(parse_message(body(alert())))
     assert [o.decision for o in outcomes] == ["enqueued"]
     execution_id = outcomes[0].execution_id
-    assert execution_id is not None and execution_id.startswith("alert-")
+    assert execution_id is not None
+    assert execution_id.startswith("alert-")
     for _ in range(20):
         assert post(intake, alert()) == ["duplicate"]
     queue = Queue("remediation-critical", connection=redis)
@@ -53,14 +54,16 @@ def test_one_alert_is_enqueued_once_with_a_derived_job_id(
         "alert",
         "queued",
     )
-    assert record.alert is not None and record.alert.starts_at == ts("2026-11-25T12:00:00Z")
+    assert record.alert is not None
+    assert record.alert.starts_at == ts("2026-11-25T12:00:00Z")
     assert len(store.list_executions()) == 1
     sample = registry.get_sample_value(
         "amc_remediator_decisions_total", {"command": "EMERGENCY_RESTART", "decision": "duplicate"}
     )
     assert sample == 20
     reasons = [e["reason"] for e in audit.read(redis, 100, event="decision")]
-    assert reasons.count("enqueued") == 1 and reasons.count("duplicate") == 20
+    assert reasons.count("enqueued") == 1
+    assert reasons.count("duplicate") == 20
 
 
 def test_a_new_episode_of_the_same_alert_is_decided_again(

@@ -45,7 +45,8 @@ def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
     ]
     assert all(s.status == "succeeded" and s.duration_seconds is not None for s in record.steps)
     assert redis.exists("amc:discovery:worker:heartbeat", "discovery_job_lock") == 2
-    assert record.trigger == "manual" and record.attempts == 1
+    assert record.trigger == "manual"
+    assert record.attempts == 1
     events = [e["event"] for e in audit.read(redis, 10)]
     assert events[:3] == ["execution_finished", "execution_started", "manual_run"]
 
@@ -84,7 +85,8 @@ def test_failures_are_retried_up_to_the_limit(
     assert record is not None
     assert record.status is Status.FAILED
     assert record.attempts == 3
-    assert record.error is not None and record.error.startswith("ConnectionError")
+    assert record.error is not None
+    assert record.error.startswith("ConnectionError")
     assert [s.attempt for s in record.steps] == [1, 2, 3]
     assert Job.fetch(execution_id, connection=redis).get_status() == JobStatus.FAILED
     retrying = audit.read(redis, 20, event="execution_retrying")
@@ -108,7 +110,8 @@ def test_a_runaway_step_is_stopped_by_the_job_timeout(
     assert record is not None
     assert record.status is Status.TIMED_OUT
     assert record.steps[0].status == "timed_out"
-    assert record.error is not None and "timed out" in record.error
+    assert record.error is not None
+    assert "timed out" in record.error
 
 
 def test_a_disruptive_command_waits_for_the_lock(
@@ -129,7 +132,8 @@ def test_a_disruptive_command_waits_for_the_lock(
     second = submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
     done = store.get_execution(second)
-    assert done is not None and done.status is Status.SUCCEEDED
+    assert done is not None
+    assert done.status is Status.SUCCEEDED
     assert store.lock_holder() is None
 
 
@@ -153,6 +157,7 @@ def test_workers_take_higher_priorities_first(
     started = {}
     for execution_id in (low, medium, critical):
         record = store.get_execution(execution_id)
-        assert record is not None and record.started_at is not None
+        assert record is not None
+        assert record.started_at is not None
         started[execution_id] = record.started_at
     assert started[critical] <= started[medium] <= started[low]

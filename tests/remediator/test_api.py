@@ -1,0 +1,225 @@
+"""The HTTP API through aiohttp's test client, on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
+from rq import Queue
+
+from remediator.config import RemediatorConfig, parse_config
+from remediator.server import create_app
+from tests.remediator.conftest import TOKEN, Clock, alert, body
+from tests.services import RedisServer
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_config: Callable[..., RemediatorConfig],
+    clock: Clock,
+    redis: redis_lib.Redis,
+) -> MakeClient:
+    async def make(config: RemediatorConfig | None = None, **fields: Any) -> Client:
+        config = config or make_config(**fields)
+        app = create_app(config, TOKEN, clock=clock, registry=CollectorRegistry())
+        return await aiohttp_client(app)
+
+    return make
+
+
+async def test_webhook_decides_and_replies_with_each_decision(make_client: MakeClient) -> None:
+    client = await make_client()
+    resp = await client.post(
+        "/webhook", data=body(alert(), alert("Nope", fingerprint="b")), headers=AUTH
+    )
+    assert resp.status == 200
+    data = await resp.json()
+    assert [d["decision"] for d in data["decisions"]] == ["enqueued", "unmapped"]
+    assert data["decisions"][0]["execution_id"].startswith("alert-")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic x"}],
+)
+async def test_every_api_route_needs_the_token(
+    make_client: MakeClient, headers: dict[str, str]
+) -> None:
+    client = await make_client()
+    for method, path in [
+        ("POST", "/webhook"),
+        ("GET", "/api/v1/commands"),
+        ("POST", "/api/v1/commands/HEALTH_CHECK"),
+        ("GET", "/api/v1/executions"),
+        ("GET", "/api/v1/executions/x"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/report"),
+        ("GET", "/api/v1/circuits"),
+        ("DELETE", "/api/v1/circuits/FLUSH_REDIS"),
+    ]:
+        resp = await client.request(method, path, data=body(alert()), headers=headers)
+        assert resp.status == 401, path
+        assert await resp.json() == {
+            "error": "unauthorized",
+            "detail": "missing or invalid bearer token",
+        }
+    assert await client.get("/api/v1/executions") is not None
+
+
+async def test_public_routes_need_no_token(make_client: MakeClient) -> None:
+    client = await make_client()
+    for path in ("/metrics", "/healthz", "/readyz"):
+        resp = await client.get(path)
+        assert resp.status == 200, path
+
+
+async def test_payload_errors_are_400_with_the_field(make_client: MakeClient) -> None:
+    client = await make_client()
+    resp = await client.post("/webhook", data=b"{nope", headers=AUTH)
+    assert resp.status == 400
+    data = await resp.json()
+    assert data["error"] == "invalid_request"
+    assert data["detail"]["field"] == "body"
+    bad = json.loads(body(alert()))
+    bad["alerts"][0]["status"] = "burning"
+    resp = await client.post("/webhook", json=bad, headers=AUTH)
+    assert resp.status == 400
+    assert (await resp.json())["detail"]["field"] == "alerts.0.status"
+
+
+async def test_body_size_limit_is_413(make_client: MakeClient) -> None:
+    client = await make_client(max_body_bytes=2048)
+    many = body(*[alert(fingerprint=f"f{n}") for n in range(40)])
+    assert len(many) > 2048
+    resp = await client.post("/webhook", data=many, headers=AUTH)
+    assert resp.status == 413
+    assert (await resp.json())["error"] == "request_entity_too_large"
+
+
+async def test_redis_unreachable_is_503_then_the_alert_runs_once(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    own_redis_server: RedisServer,
+    token_file: Path,
+    clock: Clock,
+) -> None:
+    config = parse_config(
+        {
+            "redis_url": own_redis_server.url,
+            "redis_timeout_seconds": 0.5,
+            "token": {"file": str(token_file)},
+        }
+    )
+    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    own_redis_server.stop()
+    resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "redis_unavailable"
+    assert (await client.get("/readyz")).status == 503
+    own_redis_server.start()
+    for _ in range(3):  # Alertmanager retries; only the first retry that lands enqueues
+        resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+        assert resp.status == 200
+    conn = redis_lib.Redis.from_url(own_redis_server.url)
+    assert Queue("remediation-critical", connection=conn).count == 1
+    conn.close()
+
+
+async def test_manual_run_and_execution_records(make_client: MakeClient) -> None:
+    client = await make_client()
+    resp = await client.post("/api/v1/commands/FLUSH_REDIS", headers=AUTH)
+    assert resp.status == 202
+    execution_id = (await resp.json())["execution_id"]
+    resp = await client.get(f"/api/v1/executions/{execution_id}", headers=AUTH)
+    record = await resp.json()
+    assert (record["command"], record["trigger"], record["status"]) == (
+        "FLUSH_REDIS",
+        "manual",
+        "queued",
+    )
+    await client.post("/api/v1/commands/HEALTH_CHECK", headers=AUTH)
+    listed = await (await client.get("/api/v1/executions?command=FLUSH_REDIS", headers=AUTH)).json()
+    assert [e["id"] for e in listed["executions"]] == [execution_id]
+    listed = await (
+        await client.get("/api/v1/executions?status=queued&limit=1", headers=AUTH)
+    ).json()
+    assert len(listed["executions"]) == 1
+    resp = await client.get("/api/v1/executions/nope", headers=AUTH)
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "not_found"
+    resp = await client.get("/api/v1/executions?limit=0", headers=AUTH)
+    assert resp.status == 400
+
+
+async def test_manual_run_errors(make_client: MakeClient) -> None:
+    client = await make_client(commands={"HEALTH_CHECK": {"enabled": False}})
+    resp = await client.post("/api/v1/commands/REBOOT", headers=AUTH)
+    assert resp.status == 404
+    resp = await client.post("/api/v1/commands/HEALTH_CHECK", headers=AUTH)
+    assert resp.status == 409
+    resp = await client.post(
+        "/api/v1/commands/FLUSH_REDIS", json={"params": {"pattern": "*"}}, headers=AUTH
+    )
+    assert resp.status == 400
+    assert (await resp.json())["detail"]["field"] == "params"
+    resp = await client.post(
+        "/api/v1/commands/UPDATE_CONFIGURATION", json={"params": {"strategy": ["x"]}}, headers=AUTH
+    )
+    assert resp.status == 400
+
+
+async def test_commands_audit_circuits_and_report(make_client: MakeClient) -> None:
+    client = await make_client(defaults={"circuit": {"max_executions": 1}})
+    await client.post("/webhook", data=body(alert()), headers=AUTH)
+    commands = (await (await client.get("/api/v1/commands", headers=AUTH)).json())["commands"]
+    assert [c["name"] for c in commands][:2] == ["RESTART_DISCOVERY_SYSTEM", "INTEGRATE_REAL_DATA"]
+    emergency = next(c for c in commands if c["name"] == "EMERGENCY_RESTART")
+    assert emergency["circuit"]["open"] is True
+    audit = await (await client.get("/api/v1/audit?event=circuit_opened", headers=AUTH)).json()
+    assert [e["command"] for e in audit["entries"]] == ["EMERGENCY_RESTART"]
+    report = await (await client.get("/api/v1/report", headers=AUTH)).json()
+    assert list(report["open_circuits"]) == ["EMERGENCY_RESTART"]
+    assert len(report["active_episodes"]) == 1
+    assert report["queue_depth"]["remediation-critical"] == 1
+    text = await (await client.get("/api/v1/report?format=text", headers=AUTH)).text()
+    assert "open circuits: EMERGENCY_RESTART" in text
+    resp = await client.delete("/api/v1/circuits/EMERGENCY_RESTART", headers=AUTH)
+    assert resp.status == 200
+    circuits = (await (await client.get("/api/v1/circuits", headers=AUTH)).json())["circuits"]
+    assert circuits["EMERGENCY_RESTART"]["open"] is False
+    resets = await (await client.get("/api/v1/audit?event=circuit_reset", headers=AUTH)).json()
+    assert len(resets["entries"]) == 1
+
+
+async def test_metrics_are_promtool_clean(make_client: MakeClient, tmp_path: Path) -> None:
+    client = await make_client(defaults={"circuit": {"max_executions": 1}})
+    await client.post("/webhook", data=body(alert()), headers=AUTH)
+    resolved = alert(status="resolved", ends_at="2026-11-25T12:30:00Z")
+    await client.post("/webhook", data=body(resolved), headers=AUTH)
+    text = await (await client.get("/metrics")).text()
+    for line in [
+        'amc_remediator_alerts_received_total{alertname="HighErrorRate",status="firing"} 1.0',
+        'amc_remediator_decisions_total{command="EMERGENCY_RESTART",decision="enqueued"} 1.0',
+        'amc_remediator_queue_depth{priority="critical"} 1.0',
+        'amc_remediator_circuit_open{command="EMERGENCY_RESTART"} 1.0',
+        'amc_remediator_alert_resolution_seconds_sum{alertname="HighErrorRate"} 1800.0',
+        "amc_remediator_decision_latency_seconds_count 2.0",
+    ]:
+        assert line in text, line
+    proc = await asyncio.create_subprocess_exec(
+        "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
+    )
+    out, _ = await proc.communicate(text.encode())
+    assert proc.returncode == 0, out.decode()
