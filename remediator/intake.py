@@ -86,6 +86,9 @@ class Intake:
                     now = self.clock()
                     state = self.store.read_state(pipe, alert, command, now)
                     decision = decide(alert, self.config, state, now)
+                    if not (decision.claims or decision.opens_circuit):
+                        # nothing to guard: repeats must not invalidate each other's WATCH
+                        pipe.unwatch()
                     pipe.multi()
                     execution_id = self.store.write_decision(pipe, alert, decision, now)
                     if execution_id is not None:

@@ -1,0 +1,90 @@
+"""Our real processes for integration tests: ``amc-remediator serve`` and ``worker``."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis as redis_lib
+import yaml
+from rq import Worker
+
+from tests.remediator.conftest import TOKEN
+from tests.services import Service, free_port, script, wait_for
+
+
+def write_config(tmp_path: Path, token_file: Path, redis_url: str, **fields: Any) -> Path:
+    """A config file for the processes (the platform's Redis defaults to the same Redis)."""
+    data: dict[str, Any] = {"token": {"file": str(token_file)}, "lock_wait_seconds": 5}
+    data.update(fields)
+    data["platform"] = {"redis_url": redis_url, **data.get("platform", {})}
+    path = tmp_path / f"remediator-{free_port()}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start_serve(services: Callable[..., Service], config: Path, redis_url: str) -> str:
+    """Start ``amc-remediator serve``; returns its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [script("amc-remediator"), "serve", "--config", str(config)]
+    argv += ["--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
+    services(argv, ready_url=f"{url}/healthz", name=f"serve-{port}")
+    return url
+
+
+def start_worker(services: Callable[..., Service], config: Path, redis_url: str) -> Service:
+    """Start ``amc-remediator worker`` and wait until it is registered in Redis."""
+    argv = [script("amc-remediator"), "worker", "--config", str(config), "--redis-url", redis_url]
+    conn = redis_lib.Redis.from_url(redis_url)
+    before = {w.name for w in Worker.all(connection=conn)}
+    service = services(argv, name="worker")
+    try:
+        wait_for(
+            lambda: bool({w.name for w in Worker.all(connection=conn)} - before),
+            20,
+            "the remediation worker to register",
+        )
+    except TimeoutError:
+        raise TimeoutError(service.log_tail()) from None
+    finally:
+        conn.close()
+    return service
+
+
+def call(
+    method: str, url: str, data: Any = None, token: str | None = TOKEN, raw: bytes | None = None
+) -> tuple[int, Any]:
+    """One HTTP request; returns (status, decoded JSON or text)."""
+    payload = raw if raw is not None else (None if data is None else json.dumps(data).encode())
+    request = urllib.request.Request(url, data=payload, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def wait_final(base: str, execution_id: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll an execution until it reaches a final status."""
+    final = {"succeeded", "failed", "timed_out", "cancelled"}
+    seen: dict[str, Any] = {}
+
+    def done() -> bool:
+        status, record = call("GET", f"{base}/api/v1/executions/{execution_id}")
+        seen.update(record if status == 200 else {})
+        return status == 200 and record["status"] in final
+
+    wait_for(done, timeout, f"execution {execution_id} to finish", step=0.1)
+    return seen

@@ -1,0 +1,199 @@
+"""The real ``amc-remediator serve`` and ``worker`` processes on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from tests.remediator.conftest import alert, message
+from tests.remediator.stack import call, start_serve, start_worker, wait_final, write_config
+from tests.services import RedisServer, Service, free_port, script, wait_for
+
+pytestmark = pytest.mark.slow
+Services = Callable[..., Service]
+FLUSH_MAP = {"CacheStale": "FLUSH_REDIS"}
+
+
+def executions(base: str, **query: str) -> list[dict]:
+    suffix = "&".join(f"{k}={v}" for k, v in query.items())
+    status, data = call("GET", f"{base}/api/v1/executions?limit=1000&{suffix}")
+    assert status == 200
+    return list(data["executions"])
+
+
+def started_events(base: str) -> list[dict]:
+    status, data = call("GET", f"{base}/api/v1/audit?event=execution_started&limit=1000")
+    assert status == 200
+    return list(data["entries"])
+
+
+def test_one_hundred_identical_posts_give_one_execution(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    base = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    redis.set("amc:discovery:candidates:v2", "demo")
+    note = message(alert("CacheStale"))
+    with ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda _: call("POST", f"{base}/webhook", note), range(100)))
+    assert {status for status, _ in replies} == {200}
+    decisions = [r["decisions"][0]["decision"] for _, r in replies]
+    assert decisions.count("enqueued") == 1
+    assert decisions.count("duplicate") == 99
+    (record,) = executions(base)
+    done = wait_final(base, record["id"])
+    assert done["status"] == "succeeded"
+    assert done["verified"] is True
+    assert redis.exists("amc:discovery:candidates:v2") == 0
+    assert len(started_events(base)) == 1
+
+
+def test_two_serve_processes_give_one_execution(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    first = start_serve(services, config, redis_url)
+    second = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    note = message(alert("CacheStale"), alert("CacheStale", fingerprint="0f0f0f"))
+    targets = [first, second] * 25
+    with ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(lambda b: call("POST", f"{b}/webhook", note), targets))
+    assert {status for status, _ in replies} == {200}
+    decisions = [d["decision"] for _, r in replies for d in r["decisions"]]
+    assert decisions.count("enqueued") == 1  # the second alert: the first one's pending run
+    assert decisions.count("duplicate") + decisions.count("cooldown") == 99
+    (record,) = executions(first)
+    assert wait_final(first, record["id"])["status"] == "succeeded"
+    assert len(started_events(second)) == 1
+
+
+def test_redis_stopped_gives_503_and_the_alert_runs_once_after_it_returns(
+    services: Services, tmp_path: Path, token_file: Path, own_redis_server: RedisServer
+) -> None:
+    url = own_redis_server.url
+    config = write_config(tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=0.5)
+    base = start_serve(services, config, url)
+    start_worker(services, config, url)
+    own_redis_server.stop()
+    note = message(alert("CacheStale"))
+    for _ in range(3):
+        status, reply = call("POST", f"{base}/webhook", note)
+        assert status == 503
+        assert reply["error"] == "redis_unavailable"
+    own_redis_server.start()
+    wait_for(lambda: call("GET", f"{base}/readyz")[0] == 200, 10, "readyz after Redis returns")
+    replies = [call("POST", f"{base}/webhook", note) for _ in range(5)]
+    assert [r["decisions"][0]["decision"] for _, r in replies] == ["enqueued"] + ["duplicate"] * 4
+    (record,) = executions(base)
+    assert wait_final(base, record["id"], timeout=60)["status"] == "succeeded"
+    assert len(started_events(base)) == 1
+
+
+def test_a_runaway_step_is_killed_and_marked_timed_out(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, silent_port: int
+) -> None:
+    config = write_config(
+        tmp_path,
+        token_file,
+        redis_url,
+        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 120},
+        commands={"FLUSH_REDIS": {"timeout_seconds": 1}},
+    )
+    base = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    status, reply = call("POST", f"{base}/api/v1/commands/FLUSH_REDIS")
+    assert status == 202
+    record = wait_final(base, reply["execution_id"])
+    assert record["status"] == "timed_out"
+    assert record["steps"][0]["status"] == "timed_out"
+    assert "timed out" in record["error"]
+
+
+def test_failures_are_retried_with_backoff(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+) -> None:
+    config = write_config(
+        tmp_path,
+        token_file,
+        redis_url,
+        platform={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout_seconds": 1},
+        commands={"FLUSH_REDIS": {"retries": 2, "backoff": {"initial_seconds": 2, "factor": 2}}},
+    )
+    base = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    status, reply = call("POST", f"{base}/api/v1/commands/FLUSH_REDIS")
+    assert status == 202
+    record = wait_final(base, reply["execution_id"], timeout=60)
+    assert record["status"] == "failed"
+    assert record["attempts"] == 3
+    steps = record["steps"]
+    assert [s["attempt"] for s in steps] == [1, 2, 3]
+    # RQ's scheduler holds each retry back for its backoff (2 s, then 4 s), in whole
+    # seconds of the clock, so a retry may start up to 1 s before the full delay
+    assert steps[1]["started_at"] - steps[0]["ended_at"] >= 1
+    assert steps[2]["started_at"] - steps[1]["ended_at"] >= 3
+    status, audit = call("GET", f"{base}/api/v1/audit?event=execution_retrying")
+    assert len(audit["entries"]) == 2
+
+
+def test_resolved_alerts_record_mttr_and_time_to_remediate(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    base = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    firing = alert("CacheStale", starts_at="2026-11-25T12:00:00Z")
+    status, reply = call("POST", f"{base}/webhook", message(firing))
+    record = wait_final(base, reply["decisions"][0]["execution_id"])
+    assert record["status"] == "succeeded"
+    resolved = alert("CacheStale", status="resolved", ends_at="2026-11-25T12:15:00Z")
+    for _ in range(2):
+        status, reply = call("POST", f"{base}/webhook", message(resolved))
+        assert status == 200
+        assert reply["decisions"][0]["decision"] == "resolved"
+    status, text = call("GET", f"{base}/metrics", token=None)
+    assert status == 200
+    assert 'amc_remediator_alert_resolution_seconds_count{alertname="CacheStale"} 1.0' in text
+    assert 'amc_remediator_alert_resolution_seconds_sum{alertname="CacheStale"} 900.0' in text
+    assert 'amc_remediator_time_to_remediate_seconds_count{command="FLUSH_REDIS"} 1.0' in text
+    assert 'amc_remediator_executions_total{command="FLUSH_REDIS",outcome="succeeded"} 1.0' in text
+    _status, report = call("GET", f"{base}/api/v1/report")
+    assert report["mttr_seconds"] == 900.0
+    assert report["active_episodes"] == []
+    proc = subprocess.run(
+        [script("amc-remediator"), "report", "--config", str(config), "--redis-url", redis_url],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "resolved episodes: 1; MTTR 900s" in proc.stdout
+    assert "success rate 100%" in proc.stdout
+
+
+def test_run_cli_waits_and_reports_the_outcome(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url)
+    start_worker(services, config, redis_url)
+    base = [script("amc-remediator"), "run", "--config", str(config), "--redis-url", redis_url]
+    proc = subprocess.run([*base, "FLUSH_REDIS"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert (record["status"], record["trigger"], record["verified"]) == ("succeeded", "cli", True)
+    proc = subprocess.run(
+        [*base, "RESTART_RQ_WORKERS"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["error"] == "RESTART_RQ_WORKERS is not implemented yet"
+    proc = subprocess.run(
+        [*base, "FLUSH_REDIS", "--param", "pattern=*"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert "unknown parameters ['pattern']" in proc.stderr
