@@ -1,0 +1,112 @@
+"""The real prometheus-alertmanager delivering to the real remediator and worker."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import yaml
+
+from tests.remediator.stack import call, start_serve, start_worker, wait_final, write_config
+from tests.services import Service, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def alertmanager_config(tmp_path: Path, webhook: str, token_file: Path) -> Path:
+    """A minimal Alertmanager config: one webhook receiver with bearer credentials from a file."""
+    data = {
+        "route": {
+            "receiver": "remediator",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "2s",
+        },
+        "receivers": [
+            {
+                "name": "remediator",
+                "webhook_configs": [
+                    {
+                        "url": webhook,
+                        "send_resolved": True,
+                        "http_config": {
+                            "authorization": {
+                                "type": "Bearer",
+                                "credentials_file": str(token_file),
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start_alertmanager(services: Callable[..., Service], config: Path, tmp_path: Path) -> str:
+    binary = shutil.which("prometheus-alertmanager") or "prometheus-alertmanager"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        binary, f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+    ]  # fmt: skip
+    services(argv, ready_url=f"{url}/-/ready", name="alertmanager")
+    return url
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_alerts_through_alertmanager_execute_once_and_resolve(
+    services: Callable[..., Service],
+    tmp_path: Path,
+    token_file: Path,
+    redis_url: str,
+    redis: redis_lib.Redis,
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts={"CacheStale": "FLUSH_REDIS"})
+    base = start_serve(services, config, redis_url)
+    start_worker(services, config, redis_url)
+    am = start_alertmanager(
+        services, alertmanager_config(tmp_path, f"{base}/webhook", token_file), tmp_path
+    )
+    redis.set("amc:discovery:candidates:v2", "demo")
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    labels = {"alertname": "CacheStale", "severity": "error", "command": "FLUSH_REDIS"}
+    firing = [{"labels": labels, "annotations": {"summary": "stale"}, "startsAt": iso(started)}]
+    status, _ = call("POST", f"{am}/api/v2/alerts", firing, token=None)
+    assert status == 200
+
+    def decisions(reason: str) -> list[dict]:
+        _, data = call("GET", f"{base}/api/v1/audit?event=decision&reason={reason}&limit=1000")
+        return list(data["entries"])
+
+    wait_for(lambda: len(decisions("enqueued")) == 1, 30, "Alertmanager's first notification")
+    # repeat_interval is 2 s: wait for Alertmanager to repeat the notification twice
+    wait_for(lambda: len(decisions("duplicate")) >= 2, 30, "Alertmanager's repeats")
+    _, listed = call("GET", f"{base}/api/v1/executions")
+    (record,) = listed["executions"]
+    assert record["alert"]["alertname"] == "CacheStale"
+    done = wait_final(base, record["id"])
+    assert done["status"] == "succeeded"
+    assert redis.exists("amc:discovery:candidates:v2") == 0
+
+    ended = datetime.now(UTC)
+    resolved = [{**firing[0], "endsAt": iso(ended)}]
+    status, _ = call("POST", f"{am}/api/v2/alerts", resolved, token=None)
+    assert status == 200
+    wait_for(lambda: len(decisions("resolved")) >= 1, 30, "the resolved notification")
+    _, report = call("GET", f"{base}/api/v1/report")
+    assert report["resolved_episodes"] == 1
+    assert report["mttr_seconds"] >= 300
+    _, listed = call("GET", f"{base}/api/v1/executions")
+    assert len(listed["executions"]) == 1
