@@ -1,0 +1,196 @@
+"""amtool: the Alertmanager configuration is valid and routes every alert where DESIGN.md says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.rules.tools import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_DIR,
+    Rule,
+    alerts,
+    load_yaml,
+    output,
+    route_test,
+    run,
+)
+
+DECISION = ["DiscoverySystemFailure", "DataIntegrityCompromised", "AlgorithmQualityDegraded"]
+TOKEN_FILE = "/etc/amc-agent/remediator.token"
+
+# labels -> receivers, in routing-tree order; one row per reason.
+ROUTES: list[tuple[str, dict[str, str], str]] = [
+    (
+        "critical decision rule: remediator and a page",
+        {"alertname": "DiscoverySystemFailure", "severity": "critical", "priority": "critical",
+         "command": "RESTART_DISCOVERY_SYSTEM", "job": "amc-exporter", "instance": "a"},
+        "remediator,people-page",
+    ),
+    (
+        "critical emergency: remediator and a page",
+        {"alertname": "HighErrorRate", "severity": "critical", "priority": "critical",
+         "command": "EMERGENCY_RESTART", "job": "amc-exporter", "instance": "a"},
+        "remediator,people-page",
+    ),
+    (
+        "error decision rule: the remediator's alone",
+        {"alertname": "DataIntegrityCompromised", "severity": "error", "priority": "high",
+         "command": "INTEGRATE_REAL_DATA", "job": "amc-exporter", "instance": "a"},
+        "remediator,null",
+    ),
+    (
+        "warning decision rule: the remediator's alone",
+        {"alertname": "AlgorithmQualityDegraded", "severity": "warning", "priority": "medium",
+         "command": "VALIDATE_ALGORITHMS", "job": "amc-exporter", "instance": "a"},
+        "remediator,null",
+    ),
+    (
+        "meta-alert: a page, no command",
+        {"alertname": "AmcExporterDown", "severity": "critical", "job": "amc-exporter"},
+        "people-page",
+    ),
+    (
+        "remediation_command is not command: never to the remediator",
+        {"alertname": "AmcRemediationCircuitOpen", "severity": "critical",
+         "remediation_command": "EMERGENCY_RESTART", "job": "amc-remediator"},
+        "people-page",
+    ),
+    (
+        "anomaly warning: people",
+        {"alertname": "DiscoveryLatencyAnomaly", "severity": "warning", "instance": "a"},
+        "people",
+    ),
+    ("error without command: people", {"alertname": "Other", "severity": "error"}, "people"),
+    ("info: people", {"alertname": "Other", "severity": "info"}, "people"),
+    ("no severity: the default, people", {"alertname": "Other"}, "people"),
+    (
+        "an empty command is no command",
+        {"alertname": "Other", "severity": "warning", "command": ""},
+        "people",
+    ),
+]  # fmt: skip
+
+
+def _receivers(labels: dict[str, str]) -> str:
+    """The routing policy of DESIGN.md section 5, stated independently of the config."""
+    receivers = ["remediator"] if labels.get("command") else []
+    if labels.get("severity") == "critical":
+        receivers.append("people-page")
+    elif labels.get("command"):
+        receivers.append("null")
+    else:
+        receivers.append("people")
+    return ",".join(receivers)
+
+
+def _route(name: str) -> dict[str, Any]:
+    config = load_yaml(ALERTMANAGER_CONFIG)
+    (route,) = [r for r in config["route"]["routes"] if r["receiver"] == name]
+    return dict(route)
+
+
+def _receiver(name: str) -> dict[str, Any]:
+    config = load_yaml(ALERTMANAGER_CONFIG)
+    (receiver,) = [r for r in config["receivers"] if r["name"] == name]
+    return dict(receiver)
+
+
+def test_amtool_check_config() -> None:
+    result = run("amtool", "check-config", str(ALERTMANAGER_CONFIG))
+    assert result.returncode == 0, output(result)
+    for found in [" - 2 inhibit rules", " - 4 receivers", " - 1 templates"]:
+        assert found in result.stdout, output(result)
+
+
+@pytest.mark.parametrize(("why", "labels", "receivers"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_route(why: str, labels: dict[str, str], receivers: str) -> None:
+    result = route_test(ALERTMANAGER_CONFIG, labels)
+    assert result.returncode == 0, output(result)
+    assert result.stdout.strip() == receivers, why
+
+
+@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule.name)
+def test_every_alert_of_the_rules_routes_by_the_policy(rule: Rule) -> None:
+    labels = {"alertname": rule.name, **rule.labels, "job": "amc-exporter", "instance": "a"}
+    expected = _receivers(labels)
+    result = route_test(ALERTMANAGER_CONFIG, labels)
+    assert result.returncode == 0, output(result)
+    assert result.stdout.strip() == expected
+
+
+def test_route_test_fails_when_the_receivers_differ() -> None:
+    """The routing checks can fail: amtool's own verification disagrees with a wrong answer."""
+    labels = {"alertname": "AmcExporterDown", "severity": "critical"}
+    argv = [f"{key}={value}" for key, value in labels.items()]
+    result = run(
+        "amtool", "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",
+        "--verify.receivers=remediator", *argv,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "did not match" in result.stdout + result.stderr
+
+
+def test_remediator_receiver_is_the_webhook_with_a_token_file() -> None:
+    (webhook,) = _receiver("remediator")["webhook_configs"]
+    assert webhook["url"] == "http://127.0.0.1:9865/webhook"
+    assert webhook["send_resolved"] is True
+    assert webhook["http_config"] == {
+        "authorization": {"type": "Bearer", "credentials_file": TOKEN_FILE}
+    }
+
+
+def test_remediator_route_keeps_one_alert_per_group() -> None:
+    route = _route("remediator")
+    assert route["matchers"] == ['command=~".+"']
+    assert route["group_by"] == ["..."]
+    assert route["continue"] is True
+    # The remediator's dedup TTL is set above this (see the comment in alertmanager.yml).
+    assert route["repeat_interval"] == "1h"
+
+
+def test_people_receivers_send_resolved_too() -> None:
+    for name in ["people-page", "people"]:
+        (webhook,) = _receiver(name)["webhook_configs"]
+        assert webhook["send_resolved"] is True
+
+
+def test_inhibitions_are_those_of_the_design() -> None:
+    config = load_yaml(ALERTMANAGER_CONFIG)
+    assert config["inhibit_rules"] == [
+        {
+            "source_matchers": ['alertname="HighErrorRate"'],
+            "target_matchers": [f'alertname=~"{"|".join(DECISION)}"'],
+            "equal": ["job", "instance"],
+        },
+        {
+            "source_matchers": ['alertname="DiscoverySystemFailure"'],
+            "target_matchers": [f'alertname=~"{"|".join(DECISION[1:])}"'],
+            "equal": ["job", "instance"],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('{{ template "amc.title" . }}', "[ALERTSTATUS] "),
+        ('{{ template "amc.text" . }}', "[] \n\nStarted: "),
+    ],
+)
+def test_notification_templates_render(template: str, expected: str) -> None:
+    """amtool renders with its own sample data (status "alertstatus", alerts without labels)."""
+    glob = f"--template.glob={ALERTMANAGER_DIR}/templates/*.tmpl"
+    result = run("amtool", "template", "render", glob, f"--template.text={template}")
+    assert result.returncode == 0, output(result)
+    assert result.stdout.startswith(expected), output(result)
+
+
+def test_an_unknown_template_is_an_error() -> None:
+    glob = f"--template.glob={ALERTMANAGER_DIR}/templates/*.tmpl"
+    result = run(
+        "amtool", "template", "render", glob, '--template.text={{ template "amc.nope" . }}'
+    )
+    assert result.returncode != 0
+    assert "amc.nope" in result.stdout + result.stderr
