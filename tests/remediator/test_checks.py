@@ -1,0 +1,81 @@
+"""HEALTH_CHECK and VALIDATE_ENDPOINTS against the sandbox platform, with the exporter's probes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from remediator.config import RemediatorConfig
+from remediator.intake import submit
+from remediator.records import Status
+from remediator.store import Store
+from tests.sandbox_handle import SandboxHandle
+
+pytestmark = pytest.mark.slow
+
+
+def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict:
+    execution_id = submit(store, command, {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    return record.model_dump(mode="json")
+
+
+def test_health_check_reports_the_exporters_snapshot(
+    sandbox_factory: Callable[..., SandboxHandle],
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    sandbox = sandbox_factory()
+    store = store_factory(make_config(platform={"url": sandbox.url}))
+    record = run(store, "HEALTH_CHECK", run_jobs)
+    assert record["status"] == Status.SUCCEEDED, record["error"]
+    assert [s["name"] for s in record["steps"]] == ["probe", "verify"]
+    snapshot = record["result"]
+    assert snapshot["api_up"] is True
+    assert snapshot["redis_up"] is True
+    assert set(snapshot["components"]) == {"env", "database", "redis", "polygon", "alpaca"}
+    assert record["verified"] is (snapshot["status"] == "healthy")
+
+
+def test_health_check_of_an_unreachable_platform_is_not_verified(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    from tests.services import free_port
+
+    store = store_factory(make_config(platform={"url": f"http://127.0.0.1:{free_port()}"}))
+    record = run(store, "HEALTH_CHECK", run_jobs)
+    assert record["status"] == Status.SUCCEEDED
+    assert record["result"]["status"] == "down"
+    assert record["verified"] is False
+
+
+def test_validate_endpoints_reports_the_missing_routes(
+    sandbox_factory: Callable[..., SandboxHandle],
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    sandbox = sandbox_factory(worker=False)
+    store = store_factory(make_config(platform={"url": sandbox.url}))
+    record = run(store, "VALIDATE_ENDPOINTS", run_jobs)
+    assert record["status"] == Status.SUCCEEDED, record["error"]
+    result = record["result"]
+    checked = {r["route"] for r in result["routes"]}
+    assert "/discovery/test" in checked
+    assert result["unanswered"] == []
+    seed_missing = {
+        "/discovery/test",
+        "/discovery/strategy-validation",
+        "/discovery/calibration/status",
+        "/discovery/direct",
+        "/squeeze/alerts",
+        "/trades/portfolio",
+    }
+    assert seed_missing <= set(result["missing"])
+    assert record["verified"] is False
