@@ -1,0 +1,134 @@
+"""The promtool and amtool tests can fail: each wrong rule or route below is caught.
+
+Each row changes one thing in a copy of prometheus/ or alertmanager/ (the kind of slip a
+maintainer makes) and names the unit test file or routing case that must then fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.rules.tools import (
+    ALERTMANAGER_DIR,
+    PROMETHEUS_DIR,
+    output,
+    route_test,
+    run,
+)
+
+# (why, rule file, old text, new text, promtool test file that must fail)
+RULE_MUTATIONS: list[tuple[str, str, str, str, str]] = [
+    ("DiscoverySystemFailure fires a minute early", "decision.yml",
+     "for: 30m", "for: 29m", "discovery_system_failure.yml"),
+    ("DiscoverySystemFailure on one signal", "decision.yml",
+     "(amc_discovery_response_seconds > bool 60)\n          ) >= 2",
+     "(amc_discovery_response_seconds > bool 60)\n          ) >= 1",
+     "discovery_system_failure.yml"),
+    ("AlgorithmQualityDegraded fires a minute early", "decision.yml",
+     "for: 45m", "for: 44m", "algorithm_quality_degraded.yml"),
+    ("a status state that is not published silences the two other signals", "decision.yml",
+     'amc_system_status{status="degraded"} or amc_system_status * 0',
+     'amc_system_status{status="degraded"}', "algorithm_quality_degraded.yml"),
+    ("DataIntegrityCompromised fires a minute early", "decision.yml",
+     "for: 60m", "for: 59m", "data_integrity_compromised.yml"),
+    ("three candidates counted as too few", "decision.yml",
+     "max_over_time(amc_discovery_candidates[15m]) < 3",
+     "max_over_time(amc_discovery_candidates[15m]) <= 3", "data_integrity_compromised.yml"),
+    ("fewer than 3 candidates without 15 minutes of history", "decision.yml",
+     "amc_discovery_candidates offset 15m", "amc_discovery_candidates offset 1m",
+     "data_integrity_compromised.yml"),
+    ("old samples of a vanished exporter keep the rule pending", "decision.yml",
+     "< 3\n            and\n              amc_discovery_candidates\n            and",
+     "< 3\n            and", "data_integrity_compromised.yml"),
+    ("HighErrorRate at exactly 20 %", "decision.yml",
+     "amc:api_probe_failures:ratio_rate10m > 0.20", "amc:api_probe_failures:ratio_rate10m >= 0.20",
+     "high_error_rate.yml"),
+    ("no failure series means no ratio instead of 0", "recording.yml",
+     "            or\n              sum without (route) (rate(amc_api_probes_total[10m])) * 0\n",
+     "", "recording.yml"),
+    ("a flat latency baseline divides by a smaller floor", "recording.yml",
+     "baseline_stddev1h, 0.5)", "baseline_stddev1h, 0.25)", "recording.yml"),
+    ("the latency baseline absorbs the anomaly", "recording.yml",
+     "amc_discovery_response_seconds[1h] offset 20m", "amc_discovery_response_seconds[1h]",
+     "anomaly.yml"),
+    ("time to trigger from a wrong for", "recording.yml",
+     "vector(1800)", "vector(1700)", "discovery_system_failure.yml"),
+    ("time to trigger for firing alerts too", "recording.yml",
+     'ALERTS{alertstate="pending"}', "ALERTS", "discovery_system_failure.yml"),
+    ("frozen results on a moving score", "anomaly.yml",
+     "changes(amc_discovery_quality_score[1h]) == 0",
+     "changes(amc_discovery_quality_score[1h]) >= 0", "anomaly.yml"),
+    ("meta-alerts keep the command label (they would reach the remediator)", "meta.yml",
+     '"command", "", "", ""', '"unused", "", "", ""', "meta.yml"),
+    ("a fresh Prometheus pages for old failures", "meta.yml",
+     "                    and on (job, instance)\n"
+     '                      (up{job="amc-remediator"} offset 1h)\n',
+     "", "meta.yml"),
+    ("exporter absence looked up under a wrong job", "meta.yml",
+     'absent(up{job="amc-exporter"})', 'absent(up{job="amc-exporters"})', "meta.yml"),
+]  # fmt: skip
+
+CRITICAL_DECISION = {
+    "alertname": "DiscoverySystemFailure", "severity": "critical", "priority": "critical",
+    "command": "RESTART_DISCOVERY_SYSTEM", "job": "amc-exporter", "instance": "a",
+}  # fmt: skip
+ERROR_DECISION = {
+    "alertname": "DataIntegrityCompromised", "severity": "error", "priority": "high",
+    "command": "INTEGRATE_REAL_DATA", "job": "amc-exporter", "instance": "a",
+}  # fmt: skip
+
+# (why, old text, new text, labels, the receivers that the real config gives)
+ROUTE_MUTATIONS: list[tuple[str, str, str, dict[str, str], str]] = [
+    ("without continue, critical decision rules page nobody",
+     "      continue: true\n", "", CRITICAL_DECISION, "remediator,people-page"),
+    ("without the null route, non-critical decision rules reach people",
+     "    - receiver: \"null\"\n      matchers: ['command=~\".+\"']\n", "",
+     ERROR_DECISION, "remediator,null"),
+    ("a command matcher that misses the catalog names",
+     "matchers: ['command=~\".+\"']\n      group_by",
+     "matchers: ['command=~\"[a-z]+\"']\n      group_by",
+     CRITICAL_DECISION, "remediator,people-page"),
+]  # fmt: skip
+
+
+def _mutate(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) >= 1, f"mutation does not apply to {path.name}: {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("why", "rule_file", "old", "new", "test_file"),
+    RULE_MUTATIONS,
+    ids=[m[0] for m in RULE_MUTATIONS],
+)
+def test_unit_tests_catch_a_wrong_rule(
+    tmp_path: Path, why: str, rule_file: str, old: str, new: str, test_file: str
+) -> None:
+    copy = tmp_path / "prometheus"
+    shutil.copytree(PROMETHEUS_DIR, copy)  # intact, its tests pass: test_promtool.py
+    _mutate(copy / "rules" / rule_file, old, new)
+    result = run("promtool", "test", "rules", str(copy / "tests" / test_file))
+    assert result.returncode != 0, f"{why}: not caught by {test_file}\n{output(result)}"
+    assert "FAILED" in result.stdout + result.stderr, output(result)
+
+
+@pytest.mark.parametrize(
+    ("why", "old", "new", "labels", "receivers"),
+    ROUTE_MUTATIONS,
+    ids=[m[0] for m in ROUTE_MUTATIONS],
+)
+def test_route_tests_catch_a_wrong_route(
+    tmp_path: Path, why: str, old: str, new: str, labels: dict[str, str], receivers: str
+) -> None:
+    copy = tmp_path / "alertmanager"
+    shutil.copytree(ALERTMANAGER_DIR, copy)
+    config = copy / "alertmanager.yml"
+    assert route_test(config, labels).stdout.strip() == receivers
+    _mutate(config, old, new)
+    checked = run("amtool", "check-config", str(config))
+    assert checked.returncode == 0, f"the mutation must stay a valid config\n{output(checked)}"
+    assert route_test(config, labels).stdout.strip() != receivers, why
