@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from exporter.integrity import CHECKS
 from exporter.platform import COMPONENTS, FAILURES
 from exporter.probes import CORE_ROUTES, PROBES, Prober
-from exporter.queues import JOB_STATES, WORKER_STATES
+from exporter.queues import JOB_STATES, RUN_STATUSES, WORKER_STATES
 from exporter.snapshot import Snapshot
 from exporter.status import STATUSES
 
@@ -62,6 +62,16 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         (),
     ),
     "amc_discovery_lock_held": ("gauge", "1 while the discovery job lock is held.", ()),
+    "amc_discovery_cache_ttl_seconds": (
+        "gauge",
+        "Remaining lifetime of the results cache (0: absent, +Inf: never expires).",
+        (),
+    ),
+    "amc_discovery_last_run_status": (
+        "gauge",
+        "The platform's status of its latest discovery run: exactly one is 1.",
+        ("status",),
+    ),
     "amc_rq_workers": ("gauge", "RQ workers by queue and state.", ("queue", "state")),
     "amc_redis_memory_used_bytes": ("gauge", "Memory used by the platform's Redis.", ()),
     "amc_redis_memory_max_bytes": ("gauge", "Redis maxmemory (0: no limit).", ()),
@@ -201,6 +211,12 @@ def _render_queue(families: dict[str, Metric], snap: Snapshot) -> None:
     beat = view.worker_heartbeat_age_seconds
     _add(families, "amc_discovery_worker_heartbeat_age_seconds", [], _or_inf(beat))
     _add(families, "amc_discovery_lock_held", [], float(view.lock_held))
+    ttl = view.cache_ttl_seconds
+    _add(families, "amc_discovery_cache_ttl_seconds", [], 0.0 if ttl is None else ttl)
+    if view.last_run_status is not None:
+        for status in RUN_STATUSES:
+            value = float(status == view.last_run_status)
+            _add(families, "amc_discovery_last_run_status", [status], value)
     # Zeros for every known queue and state, so "no idle worker" is 0 rather than absent.
     workers = {(w.queue, w.state): w.count for w in view.workers}
     for queue in sorted(set(view.queue_jobs) | {q for q, _ in workers}):

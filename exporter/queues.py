@@ -7,6 +7,7 @@ number of jobs: lengths and cardinalities only, plus the first few queued jobs' 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ JOB_STATES: tuple[str, ...] = ("queued", "started", "failed", "deferred", "sched
 
 WORKER_STATES: tuple[str, ...] = ("idle", "busy", "started", "suspended", "unknown")
 """Every value of the ``state`` label of ``amc_rq_workers``."""
+
+RUN_STATUSES: tuple[str, ...] = ("queued", "running", "finished", "failed", "other")
+"""Every value of the ``status`` label of the platform's latest discovery run."""
 
 QUEUES_KEY = f"{RQ_KEY_PREFIX}:queues"
 WORKERS_KEY = f"{RQ_KEY_PREFIX}:workers"
@@ -65,6 +69,8 @@ class QueueState(BaseModel):
     oldest_queued_at: float | None
     heartbeat_at: float | None
     lock_held: bool
+    cache_ttl_seconds: float | None
+    last_run_status: str | None
     workers: tuple[WorkerCount, ...]
     memory_used_bytes: int
     memory_max_bytes: int
@@ -92,6 +98,24 @@ def _timestamp(value: Any) -> float | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _cache_ttl(pttl: int) -> float | None:
+    """Remaining lifetime of the results cache: None when absent, inf when it never expires."""
+    if pttl == -2:
+        return None
+    return float("inf") if pttl == -1 else pttl / 1000
+
+
+def _run_status(raw: Any) -> str | None:
+    """The ``status`` field of the platform's status key, within ``RUN_STATUSES``."""
+    if raw is None:
+        return None
+    try:
+        status = json.loads(raw).get("status")
+    except (ValueError, AttributeError):
+        return "other"
+    return status if status in RUN_STATUSES else "other"
 
 
 def _queue_counts(pipe: Any, queue: str, now: float) -> None:
@@ -123,8 +147,10 @@ def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float
         pipe.lrange(QUEUE_PREFIX + discovery.queue, 0, OLDEST_SCAN - 1)
         pipe.get(discovery.heartbeat_key)
         pipe.exists(discovery.lock_key)
+        pipe.pttl(discovery.candidates_key)
+        pipe.get(discovery.status_key)
         pipe.info("memory")
-        queue_keys, worker_keys, head, heartbeat, lock, memory = pipe.execute()
+        queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = pipe.execute()
     queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | {discovery.queue})
     workers = sorted(_text(k) for k in worker_keys)
     head_ids = [_text(j) for j in head]
@@ -151,6 +177,8 @@ def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float
         oldest_queued_at=min(known) if known else None,
         heartbeat_at=_timestamp(heartbeat),
         lock_held=bool(lock),
+        cache_ttl_seconds=_cache_ttl(int(pttl)),
+        last_run_status=_run_status(status),
         workers=_worker_counts(rest[len(head_ids) :]),
         memory_used_bytes=int(memory.get("used_memory", 0)),
         memory_max_bytes=int(memory.get("maxmemory", 0)),

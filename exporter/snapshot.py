@@ -51,6 +51,8 @@ class QueueView(_Model):
     oldest_queued_job_age_seconds: float
     worker_heartbeat_age_seconds: float | None
     lock_held: bool
+    cache_ttl_seconds: float | None
+    last_run_status: str | None
     workers: tuple[WorkerCount, ...]
     memory_used_bytes: int
     memory_max_bytes: int
@@ -124,6 +126,8 @@ def _queue_view(latest: Latest, now: float) -> QueueView | None:
         oldest_queued_job_age_seconds=state.oldest_queued_age(now),
         worker_heartbeat_age_seconds=max(0.0, now - beat) if beat else None,
         lock_held=state.lock_held,
+        cache_ttl_seconds=state.cache_ttl_seconds,
+        last_run_status=state.last_run_status,
         workers=state.workers,
         memory_used_bytes=state.memory_used_bytes,
         memory_max_bytes=state.memory_max_bytes,

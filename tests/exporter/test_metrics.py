@@ -125,6 +125,7 @@ def test_queue_state_and_worker_zeros(prober: Prober) -> None:
     prober.latest.queues = QueueState(
         read_at=NOW, jobs=jobs, queue_jobs={"amc_discovery": jobs, "remediation-high": jobs},
         oldest_queued_at=NOW - 120, heartbeat_at=None, lock_held=False,
+        cache_ttl_seconds=None, last_run_status="failed",
         workers=(WorkerCount(queue="amc_discovery", state="busy", count=3),),
         memory_used_bytes=1024, memory_max_bytes=0,
     )  # fmt: skip
@@ -139,6 +140,10 @@ def test_queue_state_and_worker_zeros(prober: Prober) -> None:
     idle = {"queue": "remediation-high", "state": "idle"}
     assert registry.get_sample_value("amc_rq_workers", idle) == 0.0
     assert registry.get_sample_value("amc_redis_memory_used_bytes") == 1024.0
+    assert registry.get_sample_value("amc_discovery_cache_ttl_seconds") == 0.0
+    last = {"status": "failed"}
+    assert registry.get_sample_value("amc_discovery_last_run_status", last) == 1.0
+    assert registry.get_sample_value("amc_discovery_last_run_status", {"status": "finished"}) == 0.0
     prober.latest.redis_up = False
     registry = registry_for(prober)
     assert registry.get_sample_value("amc_discovery_jobs", {"state": "queued"}) is None

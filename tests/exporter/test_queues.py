@@ -33,6 +33,8 @@ def test_an_empty_redis_reads_as_zeros(redis: redis_lib.Redis) -> None:
     assert state.heartbeat_at is None
     assert state.workers == ()
     assert state.memory_used_bytes > 0
+    assert state.cache_ttl_seconds is None
+    assert state.last_run_status is None
 
 
 def test_jobs_by_state(redis: redis_lib.Redis) -> None:
@@ -77,14 +79,26 @@ def test_heartbeat_and_lock(redis: redis_lib.Redis) -> None:
 
 
 def test_configured_keys_are_the_ones_read(redis: redis_lib.Redis) -> None:
-    config = DiscoveryConfig(queue="other_q", heartbeat_key="hb", lock_key="lk")
+    config = DiscoveryConfig(
+        queue="other_q", heartbeat_key="hb", lock_key="lk", candidates_key="c", status_key="s"
+    )
     Queue("other_q", connection=redis).enqueue(f"{JOBS}.noop")
     redis.set("hb", time.time())
     redis.set("lk", "x")
+    redis.set("c", "{}", ex=100)
+    redis.set("s", '{"status": "running", "job_id": "discovery_1"}')
     state = read_queue_state(redis, config, time.time())
     assert state.jobs["queued"] == 1
     assert state.heartbeat_at is not None
     assert state.lock_held
+    assert state.cache_ttl_seconds is not None
+    assert 90 < state.cache_ttl_seconds <= 100
+    assert state.last_run_status == "running"
+    redis.persist("c")
+    redis.set("s", '{"status": "exploded"}')
+    state = read_queue_state(redis, config, time.time())
+    assert state.cache_ttl_seconds == float("inf")
+    assert state.last_run_status == "other"
 
 
 def test_workers_aggregated_by_queue_and_state(redis: redis_lib.Redis) -> None:
