@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.rules.tools import (
+    ALERTING_DOC,
     ALERTMANAGER_CONFIG,
     ALERTMANAGER_DIR,
     Rule,
@@ -194,3 +199,32 @@ def test_an_unknown_template_is_an_error() -> None:
     )
     assert result.returncode != 0
     assert "amc.nope" in result.stdout + result.stderr
+
+
+def _documented_receivers() -> list[dict[str, Any]]:
+    """The receiver examples of docs/alerting.md (its YAML blocks that define receivers)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", ALERTING_DOC.read_text(), flags=re.DOTALL)
+    return [yaml.safe_load(block)["receivers"][0] for block in blocks if "receivers:" in block]
+
+
+@pytest.mark.parametrize(
+    "example", _documented_receivers(), ids=lambda r: next(k for k in r if k != "name")
+)
+def test_documented_receivers_are_valid_in_our_config(
+    tmp_path: Path, example: dict[str, Any]
+) -> None:
+    shutil.copytree(ALERTMANAGER_DIR, tmp_path / "alertmanager")
+    path = tmp_path / "alertmanager" / "alertmanager.yml"
+    config = load_yaml(path)
+    config["receivers"] = [
+        example if r["name"] == example["name"] else r for r in config["receivers"]
+    ]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run("amtool", "check-config", str(path))
+    assert result.returncode == 0, output(result)
+    assert route_test(path, ROUTES[0][1]).stdout.strip() == ROUTES[0][2]
+
+
+def test_the_documentation_shows_every_integration() -> None:
+    kinds = {next(k for k in r if k != "name") for r in _documented_receivers()}
+    assert kinds == {"email_configs", "slack_configs", "pagerduty_configs"}

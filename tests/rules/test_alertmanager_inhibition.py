@@ -197,8 +197,10 @@ def test_inhibited_alerts_never_reach_the_remediator(
         ("AlgorithmQualityDegraded", "b"),
     }
 
-    # HighErrorRate resolves: the remediator hears of it (send_resolved), and what it
-    # inhibited on a goes on to the next level: DiscoverySystemFailure, which inhibits the rest.
+    # The token is rotated in its file, without a reload. HighErrorRate resolves: the
+    # remediator hears of it (send_resolved) with the new token, and what it inhibited on a
+    # goes on to the next level: DiscoverySystemFailure, which inhibits the rest.
+    (tmp_path / "remediator.token").write_text("rotated-token\n")
     _post(base, [_alert("HighErrorRate", "a", resolved=True)])
     wait_for(
         lambda: receiver.alerts("/webhook", "resolved") == [("HighErrorRate", "a")],
@@ -208,3 +210,5 @@ def test_inhibited_alerts_never_reach_the_remediator(
     wait_for(lambda: len(receiver.alerts("/webhook")) >= 4, 10, "the formerly inhibited alert")
     time.sleep(2)
     assert receiver.alerts("/webhook") == sorted([*expected, ("DiscoverySystemFailure", "a")])
+    later = receiver.notifications("/webhook")[len(expected) :]
+    assert {note.authorization for note in later} == {"Bearer rotated-token"}

@@ -18,6 +18,7 @@ RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
 ALERTMANAGER_DIR = ROOT / "alertmanager"
 ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
+ALERTING_DOC = ROOT / "docs" / "alerting.md"
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
