@@ -186,6 +186,8 @@ def _render_discovery(families: dict[str, Metric], snap: Snapshot) -> None:
 def _render_integrity(families: dict[str, Metric], snap: Snapshot) -> None:
     view = snap.integrity
     if view is None:
+        if snap.discovery is not None:
+            _add(families, "amc_data_mock_suspected", [], 0.0)  # no results yet: nothing to suspect
         return
     _add(families, "amc_data_mock_suspected", [], float(view.mock_suspected))
     for name in CHECKS:
@@ -211,8 +213,8 @@ def _render_queue(families: dict[str, Metric], snap: Snapshot) -> None:
     beat = view.worker_heartbeat_age_seconds
     _add(families, "amc_discovery_worker_heartbeat_age_seconds", [], _or_inf(beat))
     _add(families, "amc_discovery_lock_held", [], float(view.lock_held))
-    ttl = view.cache_ttl_seconds
-    _add(families, "amc_discovery_cache_ttl_seconds", [], 0.0 if ttl is None else ttl)
+    ttl = view.cache_ttl_seconds if view.cache_present else 0.0
+    _add(families, "amc_discovery_cache_ttl_seconds", [], _or_inf(ttl))
     if view.last_run_status is not None:
         for status in RUN_STATUSES:
             value = float(status == view.last_run_status)

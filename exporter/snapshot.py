@@ -6,6 +6,7 @@ collector renders; ``build_snapshot`` derives it from the latest probe results w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -51,6 +52,7 @@ class QueueView(_Model):
     oldest_queued_job_age_seconds: float
     worker_heartbeat_age_seconds: float | None
     lock_held: bool
+    cache_present: bool
     cache_ttl_seconds: float | None
     last_run_status: str | None
     workers: tuple[WorkerCount, ...]
@@ -120,13 +122,16 @@ def _queue_view(latest: Latest, now: float) -> QueueView | None:
     if state is None or not latest.redis_up:
         return None
     beat = state.heartbeat_at or latest.last_heartbeat_at
+    ttl = state.cache_ttl_seconds
     return QueueView(
         jobs=state.jobs,
         queue_jobs=state.queue_jobs,
         oldest_queued_job_age_seconds=state.oldest_queued_age(now),
         worker_heartbeat_age_seconds=max(0.0, now - beat) if beat else None,
         lock_held=state.lock_held,
-        cache_ttl_seconds=state.cache_ttl_seconds,
+        cache_present=state.cache_ttl_seconds is not None,
+        # JSON has no infinity: a cache that never expires has no TTL (None).
+        cache_ttl_seconds=ttl if ttl is not None and math.isfinite(ttl) else None,
         last_run_status=state.last_run_status,
         workers=state.workers,
         memory_used_bytes=state.memory_used_bytes,

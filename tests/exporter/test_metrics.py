@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 
@@ -105,6 +106,35 @@ def test_a_queued_answer_is_zero_candidates_but_not_down(prober: Prober) -> None
     assert registry.get_sample_value("amc_system_status", {"status": "critical"}) == 1.0
     # The integrity of the latest results users got stays until new results come.
     assert registry.get_sample_value("amc_data_mock_suspected") == 0.0
+
+
+def test_no_results_yet_is_not_suspected(prober: Prober) -> None:
+    prober.latest.discovery = DiscoveryResult(
+        started_at=NOW, duration_seconds=0.1, http_status=202, state="queued",
+        payload=DiscoveryPayload.parse({"status": "queued", "job_id": "discovery_1"}),
+    )  # fmt: skip
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_data_mock_suspected") == 0.0
+    assert registry.get_sample_value("amc_data_integrity_ratio") is None
+
+
+def test_a_cache_that_never_expires(prober: Prober) -> None:
+    jobs = dict.fromkeys(("queued", "started", "failed", "deferred", "scheduled", "finished"), 0)
+    prober.latest.redis_up = True
+    prober.latest.queues = QueueState(
+        read_at=NOW, jobs=jobs, queue_jobs={"amc_discovery": jobs}, oldest_queued_at=None,
+        heartbeat_at=NOW - 5, lock_held=False, cache_ttl_seconds=math.inf,
+        last_run_status="finished", workers=(), memory_used_bytes=1, memory_max_bytes=0,
+    )  # fmt: skip
+    registry = registry_for(prober)
+    ttl = registry.get_sample_value("amc_discovery_cache_ttl_seconds")
+    assert ttl is not None
+    assert math.isinf(ttl)
+    assert registry.get_sample_value("amc_discovery_worker_heartbeat_age_seconds") == 5.0
+    data = prober.snapshot().model_dump(mode="json")
+    json.dumps(data, allow_nan=False)  # strict JSON: no infinity in the snapshot
+    assert data["queue"]["cache_present"] is True
+    assert data["queue"]["cache_ttl_seconds"] is None
 
 
 def test_a_probe_in_flight_shows_as_slow_at_once(prober: Prober) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import redis as redis_lib
 
-from exporter.config import load_config
+from exporter.config import load_config, validate_config
 from exporter.probes import probe_once
 from tests.sandbox_handle import SandboxHandle
 from tests.services import free_port
@@ -42,7 +42,7 @@ async def test_probe_once_reports_the_platform(
     )
     assert snapshot.queue is not None
     assert snapshot.queue.worker_heartbeat_age_seconds is not None
-    data = json.loads(json.dumps(snapshot.model_dump(mode="json")))
+    data = json.loads(json.dumps(snapshot.model_dump(mode="json"), allow_nan=False))
     assert data["status"] == "healthy"
     assert data["discovery"]["candidates"] == 50
     redis.ping()  # a client passed in is left open for its owner
@@ -74,3 +74,20 @@ async def test_probe_once_never_raises_when_everything_is_down() -> None:
     assert snapshot.discovery is not None
     assert snapshot.discovery.failure == "connection"
     assert snapshot.discovery.candidates == 0
+
+
+async def test_configured_paths_are_the_ones_probed(
+    sandbox_factory: Callable[..., SandboxHandle],
+) -> None:
+    sandbox = sandbox_factory()
+    sandbox.wait_job(sandbox.trigger())
+    base = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    data = base.model_dump()
+    data["platform"].update(health_path="/healthz", discovery_path="/api/discovery/candidates")
+    snapshot = await probe_once(validate_config(data))
+    assert snapshot.status == "healthy", snapshot.status_reason
+    data["platform"].update(discovery_path="/discovery/nowhere", expected_routes=["/health"])
+    snapshot = await probe_once(validate_config(data))
+    assert snapshot.discovery is not None
+    assert snapshot.discovery.failure == "status"
+    assert snapshot.routes_up == {"/health": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -61,3 +62,18 @@ def test_starts_with_redis_and_api_down_and_recovers(
     assert exporter.value("amc_discovery_worker_heartbeat_age_seconds") == float("inf")
     own_redis_server.stop()
     exporter.wait("amc_redis_up", lambda v: v == 0.0)
+
+
+def test_logs_are_json_lines_at_the_configured_level(exporter_factory: Start) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    chatty = exporter_factory(dead, redis_url)
+    quiet = exporter_factory(dead, redis_url, log_level="ERROR")
+    for exporter in (chatty, quiet):
+        exporter.wait("amc_redis_up", lambda v: v == 0.0)
+    chatty.service.stop()
+    quiet.service.stop()
+    lines = [json.loads(line) for line in chatty.service.log_path.read_text().splitlines()]
+    assert lines[0]["message"] == "starting"
+    assert "queue probe failed" in {line["message"] for line in lines}
+    assert quiet.service.log_path.read_text() == ""
