@@ -171,6 +171,54 @@ def exporter_config(workdir: Path) -> Path:
     return path
 
 
+def start_exporters(
+    start: Any, workdir: Path, platform_url: str, redis_url: str, peer_bin: Path
+) -> tuple[Service, Service, tuple[str, str]]:
+    """Both exporters on free ports, once ours has its first discovery result."""
+    our_port, peer_port = free_port(), free_port()
+    our_url, peer_url = f"http://127.0.0.1:{our_port}", f"http://127.0.0.1:{peer_port}"
+    ours = start([script("amc-exporter"), "--config", str(exporter_config(workdir)),
+                  "--listen", f"127.0.0.1:{our_port}", "--platform-url", platform_url,
+                  "--redis-url", redis_url],
+                 ready_url=f"{our_url}/healthz", name="amc-exporter")  # fmt: skip
+    peer = start([str(peer_bin), "--host", "127.0.0.1", "--port", str(peer_port),
+                  "--redis-url", redis_url, "--log-level", "WARNING"],
+                 ready_url=f"{peer_url}/", name="rq-exporter")  # fmt: skip
+    urls = (f"{our_url}/metrics", f"{peer_url}/")
+    wait_for(lambda: _sample(urls[0], "amc_discovery_candidates") == 50,
+             30, "the exporter's first discovery result")  # fmt: skip
+    return ours, peer, urls
+
+
+def phases(
+    args: argparse.Namespace, conn: redis.Redis, sandbox: SandboxHandle,
+    exporters: tuple[Service, Service, tuple[str, str]],
+) -> bool:  # fmt: skip
+    """Every size, then the slow platform; True when every bar is met."""
+    ours, peer, urls = exporters
+    workers = register_workers(conn)
+    print(f"{args.scrapes} scrapes each; times in ms; ratio = peer / ours; RSS in MiB")
+    print(f"{'jobs':>22}  {'ours p50':>8} {'p99':>8}  {'peer p50':>8} {'p99':>8}  "
+          f"{'p50':>7} {'p99':>7}  {'ours':>7} {'peer':>7}")  # fmt: skip
+    ok, total = True, 0
+    for size in args.sizes:
+        add_jobs(conn, size - total)
+        total = size
+        for worker in workers:
+            worker.heartbeat()
+        time.sleep(6)  # a queue probe of ours (every 5 s) has read the new state
+        ok &= report(f"{size:,}", measure(ours, peer, urls, args.scrapes))
+    sandbox.set_fault("api_latency", seconds=args.slow_seconds)
+    wait_for(lambda: _in_flight(urls[0]), 20, "a discovery probe in flight")
+    row = measure(ours, peer, urls, args.scrapes)
+    ok &= report(f"{total:,}, platform {args.slow_seconds:g}s", row)
+    slow_ok = row["ours"][1] < 5.0
+    print(f"while the platform is slow: our p99 {row['ours'][1]:.2f} ms "
+          f"({'under' if slow_ok else 'NOT under'} 5 ms)")  # fmt: skip
+    sandbox.clear_fault("api_latency")
+    return ok and slow_ok
+
+
 def run(args: argparse.Namespace) -> int:
     """The whole benchmark; returns the exit status (0 when every bar is met)."""
     workdir = Path(tempfile.mkdtemp(prefix="amc-bench-"))
@@ -178,44 +226,12 @@ def run(args: argparse.Namespace) -> int:
     server = RedisServer()
     server.start()
     conn = redis.Redis.from_url(server.url)
-    ok = True
     try:
         with running(workdir) as started:
             start = starter(workdir, started)
             sandbox = prepare_platform(start, workdir, server.url)
-            workers = register_workers(conn)
-            our_port, peer_port = free_port(), free_port()
-            our_url, peer_url = f"http://127.0.0.1:{our_port}", f"http://127.0.0.1:{peer_port}"
-            ours = start([script("amc-exporter"), "--config", str(exporter_config(workdir)),
-                          "--listen", f"127.0.0.1:{our_port}", "--platform-url", sandbox.url,
-                          "--redis-url", server.url],
-                         ready_url=f"{our_url}/healthz", name="amc-exporter")  # fmt: skip
-            peer = start([str(peer_bin), "--host", "127.0.0.1", "--port", str(peer_port),
-                          "--redis-url", server.url, "--log-level", "WARNING"],
-                         ready_url=f"{peer_url}/", name="rq-exporter")  # fmt: skip
-            urls = (f"{our_url}/metrics", f"{peer_url}/")
-            wait_for(lambda: _sample(urls[0], "amc_discovery_candidates") == 50,
-                     30, "the exporter's first discovery result")  # fmt: skip
-            print(f"{args.scrapes} scrapes each; times in ms; ratio = peer / ours; RSS in MiB")
-            print(f"{'jobs':>22}  {'ours p50':>8} {'p99':>8}  {'peer p50':>8} {'p99':>8}  "
-                  f"{'p50':>7} {'p99':>7}  {'ours':>7} {'peer':>7}")  # fmt: skip
-            total = 0
-            for size in args.sizes:
-                add_jobs(conn, size - total)
-                total = size
-                for worker in workers:
-                    worker.heartbeat()
-                time.sleep(6)  # a queue probe of ours has read the new state
-                ok &= report(f"{size:,}", measure(ours, peer, urls, args.scrapes))
-            sandbox.set_fault("api_latency", seconds=args.slow_seconds)
-            wait_for(lambda: _in_flight(urls[0]), 20, "a discovery probe in flight")
-            row = measure(ours, peer, urls, args.scrapes)
-            ok &= report(f"{total:,}, platform {args.slow_seconds:g}s", row)
-            slow_ok = row["ours"][1] < 5.0
-            print(f"while the platform is slow: our p99 {row['ours'][1]:.2f} ms "
-                  f"({'under' if slow_ok else 'NOT under'} 5 ms)")  # fmt: skip
-            ok &= slow_ok
-            sandbox.clear_fault("api_latency")
+            exporters = start_exporters(start, workdir, sandbox.url, server.url, peer_bin)
+            ok = phases(args, conn, sandbox, exporters)
     finally:
         conn.close()
         server.cleanup()

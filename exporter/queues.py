@@ -139,21 +139,10 @@ def _worker_counts(rows: list[tuple[Any, Any]]) -> tuple[WorkerCount, ...]:
     return tuple(WorkerCount(queue=q, state=s, count=n) for (q, s), n in sorted(counts.items()))
 
 
-def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float) -> QueueState:
-    """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``."""
-    with client.pipeline(transaction=False) as pipe:
-        pipe.smembers(QUEUES_KEY)
-        pipe.smembers(WORKERS_KEY)
-        pipe.lrange(QUEUE_PREFIX + discovery.queue, 0, OLDEST_SCAN - 1)
-        pipe.get(discovery.heartbeat_key)
-        pipe.exists(discovery.lock_key)
-        pipe.pttl(discovery.candidates_key)
-        pipe.get(discovery.status_key)
-        pipe.info("memory")
-        queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = pipe.execute()
-    queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | {discovery.queue})
-    workers = sorted(_text(k) for k in worker_keys)
-    head_ids = [_text(j) for j in head]
+def _second_round(
+    client: redis.Redis, queues: list[str], head_ids: list[str], workers: list[str], now: float
+) -> tuple[dict[str, dict[str, int]], float | None, tuple[WorkerCount, ...]]:
+    """Counts of every queue, enqueue times of the head jobs and workers, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for queue in queues:
             _queue_counts(pipe, queue, now)
@@ -168,18 +157,37 @@ def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float
         for i, queue in enumerate(queues)
     }
     rest = replies[len(queues) * width :]
-    enqueued = [_timestamp(e or c) for e, c in rest[: len(head_ids)]]
-    known = [t for t in enqueued if t is not None]
+    known = [t for e, c in rest[: len(head_ids)] if (t := _timestamp(e or c)) is not None]
+    oldest = min(known) if known else None
+    return queue_jobs, oldest, _worker_counts(rest[len(head_ids) :])
+
+
+def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float) -> QueueState:
+    """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.smembers(QUEUES_KEY)
+        pipe.smembers(WORKERS_KEY)
+        pipe.lrange(QUEUE_PREFIX + discovery.queue, 0, OLDEST_SCAN - 1)
+        pipe.get(discovery.heartbeat_key)
+        pipe.exists(discovery.lock_key)
+        pipe.pttl(discovery.candidates_key)
+        pipe.get(discovery.status_key)
+        pipe.info("memory")
+        queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = pipe.execute()
+    queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | {discovery.queue})
+    queue_jobs, oldest, workers = _second_round(
+        client, queues, [_text(j) for j in head], sorted(_text(k) for k in worker_keys), now
+    )
     return QueueState(
         read_at=now,
         jobs=queue_jobs[discovery.queue],
         queue_jobs=queue_jobs,
-        oldest_queued_at=min(known) if known else None,
+        oldest_queued_at=oldest,
         heartbeat_at=_timestamp(heartbeat),
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),
         last_run_status=_run_status(status),
-        workers=_worker_counts(rest[len(head_ids) :]),
+        workers=workers,
         memory_used_bytes=int(memory.get("used_memory", 0)),
         memory_max_bytes=int(memory.get("maxmemory", 0)),
     )
