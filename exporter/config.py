@@ -4,7 +4,8 @@ The defaults match the real AMC-TRADER platform (DESIGN.md section 3), so pointi
 at it is a matter of setting its base URL and Redis URL. ``load_config(path)`` reads a YAML file
 into a validated, frozen ``ExporterConfig``; any error is a ``ConfigError`` whose message is one
 line naming the field path and the bad value. ``ExporterConfig.with_overrides`` applies the
-command line's flags (which win over the file).
+command line's flags (which win over the file). ``exporter/example.yml`` states every setting
+with its default (a test keeps the two equal).
 """
 
 from __future__ import annotations

@@ -47,6 +47,11 @@ def test_defaults_describe_the_real_platform() -> None:
     assert config.integrity.mock_symbols == ("DEMO",)
 
 
+def test_the_example_file_states_the_defaults() -> None:
+    example = Path(__file__).parent.parent.parent / "exporter" / "example.yml"
+    assert load_config(example) == ExporterConfig()
+
+
 def test_a_file_overrides_the_defaults_and_keeps_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "exporter.yml"
     path.write_text("platform:\n  url: http://platform:8000/\nprobes:\n  queues:\n"
