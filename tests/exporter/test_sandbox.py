@@ -80,6 +80,15 @@ def _python() -> str:
     return platform.python_version()
 
 
+def promtool_check(text: str) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is installed by scripts/setup.sh"
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
+
+
 def test_promtool_check_metrics_is_clean_on_live_output(
     sandbox_factory: Sandbox, exporter_factory: Start
 ) -> None:
@@ -87,17 +96,20 @@ def test_promtool_check_metrics_is_clean_on_live_output(
     exporter = ready_exporter(sandbox, exporter_factory)
     exporter.wait("amc_discovery_jobs", lambda v: v is not None, state="queued")
     text = exporter.scrape()
-    promtool = shutil.which("promtool")
-    assert promtool is not None, "promtool is installed by scripts/setup.sh"
-    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=30, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout + done.stderr == ""
+    promtool_check(text)
     # No label per worker or job: every label value comes from a bounded set.
     for (_, labels), _value in parse(text).items():
         for key, _label in labels:
             assert key in {"status", "component", "route", "reason", "check", "state", "queue",
                            "probe", "version", "python_version"}, key  # fmt: skip
+    # And under faults, with +Inf ages, failed checks and more states.
+    sandbox.set_fault("mock_data")
+    sandbox.set_fault("stuck_jobs", jobs=3, orphans=1, age_seconds=600)
+    sandbox.set_fault("provider_down", provider="alpaca")
+    exporter.wait("amc_data_mock_suspected", is_(1.0))
+    exporter.wait("amc_component_up", is_(0.0), component="alpaca")
+    exporter.wait("amc_discovery_jobs", above(0), state="started")
+    promtool_check(exporter.scrape())
 
 
 def test_mock_data_is_suspected_only_under_the_fault(
