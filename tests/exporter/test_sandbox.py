@@ -217,3 +217,25 @@ def test_a_wedged_worker_empties_candidates_when_the_cache_expires(
     )
     assert beat is not None
     assert not math.isinf(beat)
+
+
+def test_a_strategy_gone_bad_lowers_quality_and_candidates(
+    sandbox_factory: Sandbox, exporter_factory: Start
+) -> None:
+    sandbox = sandbox_factory()
+    exporter = ready_exporter(sandbox, exporter_factory)
+    good = exporter.value("amc_discovery_quality_score")
+    assert good is not None
+    sandbox.set_fault("low_quality")
+    sandbox.wait_job(sandbox.trigger())
+    exporter.wait("amc_discovery_candidates", is_(1.0))
+    bad = exporter.value("amc_discovery_quality_score")
+    assert bad is not None
+    assert bad < good
+    exporter.wait("amc_system_status", is_(1.0), status="degraded")
+    assert exporter.value("amc_data_mock_suspected") == 0.0  # poor, but real data
+    status, _ = sandbox.request("PATCH", "/admin/config", {"scoring_strategy": "legacy_v0"})
+    assert status == 200
+    sandbox.wait_job(sandbox.trigger())
+    exporter.wait("amc_discovery_candidates", above(1))
+    exporter.wait("amc_system_status", is_(1.0), status="healthy")
