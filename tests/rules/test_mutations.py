@@ -67,6 +67,9 @@ RULE_MUTATIONS: list[tuple[str, str, str, str, str]] = [
      "                    and on (job, instance)\n"
      '                      (up{job="amc-remediator"} offset 1h)\n',
      "", "meta.yml"),
+    ("every route reported missing while the API is down", "platform.yml",
+     "amc_api_route_up == 0 and on (job, instance) amc_api_up == 1", "amc_api_route_up == 0",
+     "platform.yml"),
     ("exporter absence looked up under a wrong job", "meta.yml",
      'absent(up{job="amc-exporter"})', 'absent(up{job="amc-exporters"})', "meta.yml"),
 ]  # fmt: skip

@@ -23,6 +23,7 @@ EXPECTED_TEST_FILES = {
     "discovery_system_failure.yml",
     "high_error_rate.yml",
     "meta.yml",
+    "platform.yml",
     "recording.yml",
 }
 

@@ -104,7 +104,8 @@ def test_meta_and_anomaly_alerts_page_or_notify_people_only() -> None:
     for rule in alerts():
         if rule.file == "meta.yml":
             assert rule.labels == {"severity": "critical"}, rule.name
-        elif rule.file == "anomaly.yml":
+        elif rule.file in {"anomaly.yml", "platform.yml"}:
+            assert set(rule.labels) == {"severity"}, rule.name
             assert rule.labels["severity"] in {"info", "warning"}, rule.name
 
 
