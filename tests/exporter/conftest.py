@@ -51,14 +51,14 @@ class ExporterHandle:
         return parse(self.scrape()).get((name, tuple(sorted(labels.items()))))
 
     def wait(
-        self, name: str, check: Callable[[float | None], bool], timeout: float = 20, **labels: str
+        self, name: str, until: Callable[[float | None], bool], timeout: float = 20, **labels: str
     ) -> float | None:
-        """Wait until the sample satisfies ``check``; return its value."""
+        """Wait until the sample satisfies ``until``; return its value."""
         seen: list[float | None] = [None]
 
         def holds() -> bool:
             seen[0] = self.value(name, **labels)
-            return check(seen[0])
+            return until(seen[0])
 
         try:
             wait_for(holds, timeout, f"{name}{labels}", step=0.1)

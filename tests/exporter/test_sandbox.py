@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -239,3 +240,18 @@ def test_a_strategy_gone_bad_lowers_quality_and_candidates(
     sandbox.wait_job(sandbox.trigger())
     exporter.wait("amc_discovery_candidates", above(1))
     exporter.wait("amc_system_status", is_(1.0), status="healthy")
+
+
+@pytest.mark.parametrize(("tick", "frozen"), [(0, True), (1, False)], ids=["frozen", "ticking"])
+def test_results_regenerated_without_change_are_suspected(
+    sandbox_factory: Sandbox, exporter_factory: Start, tick: int, frozen: bool
+) -> None:
+    sandbox = sandbox_factory(market_tick_seconds=tick)
+    exporter = ready_exporter(sandbox, exporter_factory, integrity={"frozen_after_seconds": 1.5})
+    # New runs (job ids are per second) over more than 1.5 s: a frozen market repeats itself.
+    for _ in range(3):
+        sandbox.wait_job(sandbox.trigger())
+        time.sleep(1.0)
+    expected = 0.0 if frozen else 1.0
+    exporter.wait("amc_data_integrity_check", is_(expected), check="not_frozen")
+    assert exporter.value("amc_data_mock_suspected") == 1.0 - expected
