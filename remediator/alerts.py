@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -38,7 +39,7 @@ class Alert(Payload):
         """The alert's name label ('' when it has none)."""
         return self.labels.get("alertname", "")
 
-    @property
+    @cached_property
     def dedup_key(self) -> str:
         """The firing episode: fingerprint + startsAt, as a short stable digest."""
         raw = f"{self.fingerprint}|{self.starts_at.timestamp():.3f}"

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import redis
@@ -41,8 +40,20 @@ async def blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
 async def webhook(request: web.Request) -> web.Response:
     """Alertmanager's webhook: decide each alert, reply once the decisions are durable."""
     message = parse_message(await request.read())
-    outcomes = await blocking(request, request.app[INTAKE].process, message)
-    return web.json_response({"status": "ok", "decisions": [asdict(o) for o in outcomes]})
+    outcomes = await request.app[INTAKE].process(message)
+    decisions = [
+        {
+            "alertname": o.alertname,
+            "fingerprint": o.fingerprint,
+            "status": o.status,
+            "decision": o.decision,
+            "command": o.command,
+            "execution_id": o.execution_id,
+            "detail": o.detail,
+        }
+        for o in outcomes
+    ]
+    return web.json_response({"status": "ok", "decisions": decisions})
 
 
 async def list_commands(request: web.Request) -> web.Response:

@@ -18,6 +18,11 @@ def append(pipe: redis.client.Pipeline, event: str, fields: dict[str, Any], max_
     entry = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
     data = {"event": event, "data": json.dumps(entry, default=str)}
     pipe.xadd(AUDIT_KEY, data, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
+    log_entry(event, entry)
+
+
+def log_entry(event: str, entry: dict[str, Any]) -> None:
+    """The audit entry's copy in the JSON log."""
     log.info("audit %s", event, extra={"audit": entry})
 
 

@@ -143,3 +143,7 @@ def report_cmd(config_path: Path | None, redis_url: str | None, fmt: str) -> Non
     click.echo(json.dumps(data, indent=2) if fmt == "json" else report.render_text(data), nl=False)
     if fmt == "json":
         click.echo()
+
+
+if __name__ == "__main__":
+    main()

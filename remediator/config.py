@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -233,6 +234,7 @@ class RemediatorConfig(Model):
     platform: Platform = Field(default_factory=Platform)
     actuators: dict[str, Actuator] = {}
     retention: Retention = Retention()
+    _policies: dict[str, Effective] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _actuators_exist(self) -> RemediatorConfig:
@@ -251,7 +253,10 @@ class RemediatorConfig(Model):
 
     def effective(self, name: str) -> Effective:
         """The policy of one command: catalog, then defaults, then its override."""
-        return effective_policy(self, CATALOG[name])
+        policy = self._policies.get(name)
+        if policy is None:  # computed once: the config is frozen
+            policy = self._policies[name] = effective_policy(self, CATALOG[name])
+        return policy
 
     def allows_label(self, name: str) -> bool:
         """May an alert's ``command`` label choose this command?"""

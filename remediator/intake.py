@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import redis
 
 from remediator import audit, queue
 from remediator.alerts import Alert, Message
+from remediator.claims import Claims
 from remediator.decide import Decision, Reason, decide, resolve_command
 from remediator.errors import StoreUnavailable
 from remediator.metrics import IntakeMetrics
@@ -35,35 +38,39 @@ class Outcome:
 
 
 class Intake:
-    """Decides and records alerts; synchronous, run in a thread pool by the server."""
+    """Decides and records alerts on the event loop; enqueues through a worker thread."""
 
     def __init__(
         self,
         store: Store,
+        claims: Claims,
         metrics: IntakeMetrics,
         clock: Callable[[], float] = time.time,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims
         self.config = store.config
         self.metrics = metrics
         self.clock = clock
+        self.executor = executor
 
-    def process(self, message: Message) -> list[Outcome]:
+    async def process(self, message: Message) -> list[Outcome]:
         """Decide every alert; returns once all decisions are durable in Redis."""
         started = time.perf_counter()
         try:
-            outcomes = [self._one(alert) for alert in message.alerts]
+            outcomes = [await self._one(alert) for alert in message.alerts]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"Redis unreachable: {exc}") from None
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return outcomes
 
-    def _one(self, alert: Alert) -> Outcome:
+    async def _one(self, alert: Alert) -> Outcome:
         self.metrics.alerts_received.labels(alert.alertname, alert.status).inc()
         if alert.status == "resolved":
-            decision, execution_id = self._resolve(alert), None
+            decision, execution_id = await self._resolve(alert), None
         else:
-            decision, execution_id = self._fire(alert)
+            decision, execution_id = await self._fire(alert)
         self.metrics.decisions.labels(decision.command or "", decision.reason.value).inc()
         return Outcome(
             alertname=alert.alertname,
@@ -75,9 +82,25 @@ class Intake:
             detail=decision.detail,
         )
 
-    def _fire(self, alert: Alert) -> tuple[Decision, str | None]:
-        """WATCH the state, decide purely, then commit (or decide again on a conflict)."""
+    async def _fire(self, alert: Alert) -> tuple[Decision, str | None]:
+        """Read the state, decide purely, commit; an enqueue goes through a transaction."""
         command = resolve_command(alert, self.config).command
+        for _ in range(MAX_CONFLICTS):
+            now = self.clock()
+            state = await self.claims.read_state(alert, command, now)
+            decision = decide(alert, self.config, state, now)
+            if decision.reason is Reason.ENQUEUED:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.executor, self._transaction, alert, command)
+            if await self.claims.commit(alert, decision, now):
+                return decision, None
+        raise StoreUnavailable(f"too many concurrent updates deciding {alert.fingerprint}")
+
+    def _transaction(self, alert: Alert, command: str | None) -> tuple[Decision, str | None]:
+        """WATCH the state, decide again, commit the decision with its RQ job atomically.
+
+        Synchronous (RQ writes its job on a redis-py pipeline), so it runs in a thread.
+        """
         watched = self.store.watched_keys(alert, command)
         for _ in range(MAX_CONFLICTS):
             with self.store.conn.pipeline() as pipe:
@@ -101,26 +124,10 @@ class Intake:
                     continue
         raise StoreUnavailable(f"too many concurrent updates deciding {alert.fingerprint}")
 
-    def _resolve(self, alert: Alert) -> Decision:
+    async def _resolve(self, alert: Alert) -> Decision:
         """Close the episode; MTTR is recorded by the first resolution only."""
-        now = self.clock()
-        first, episode = self.store.close_episode(alert, now)
+        first, episode = await self.claims.close_episode(alert, self.clock())
         seconds = alert.resolution_seconds()
-        remediated = episode.get("remediated_at")
-        fields = {
-            "reason": Reason.RESOLVED.value,
-            "alertname": alert.alertname,
-            "fingerprint": alert.fingerprint,
-            "starts_at": alert.starts_at.isoformat(),
-            "resolution_seconds": seconds,
-            "execution_id": episode.get("execution_id"),
-            "remediated_at": float(remediated) if remediated else None,
-            "first": first,
-            "ts": now,
-        }
-        pipe = self.store.conn.pipeline()
-        audit.append(pipe, "decision", fields, self.config.retention.audit_max_len)
-        pipe.execute()
         if first and seconds is not None:
             self.metrics.alert_resolution.labels(alert.alertname).observe(seconds)
         detail = "resolved" if first else "resolution already recorded"

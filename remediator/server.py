@@ -8,11 +8,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import redis.asyncio as aioredis
+import uvloop
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
 from remediator import api
+from remediator.claims import Claims
 from remediator.config import RemediatorConfig
 from remediator.errors import (
     NotFound,
@@ -98,16 +101,23 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool_size = config.intake_threads + 4
         conn = connect(config.redis_url, config.redis_timeout_seconds)
+        aconn = aioredis.Redis.from_url(
+            config.redis_url,
+            socket_connect_timeout=config.redis_timeout_seconds,
+            socket_timeout=config.redis_timeout_seconds,
+        )
         executor = ThreadPoolExecutor(pool_size, thread_name_prefix="remediator")
         store = Store(conn, config)
         collector = RedisCollector(conn)
         app[api.REGISTRY].register(collector)
         app[api.STORE] = store
-        app[api.INTAKE] = Intake(store, intake_metrics, clock)
+        claims = Claims(aconn, config)
+        app[api.INTAKE] = Intake(store, claims, intake_metrics, clock, executor)
         app[api.EXECUTOR] = executor
         yield
         app[api.REGISTRY].unregister(collector)
         executor.shutdown(wait=True)
+        await aconn.aclose()
         conn.close()
 
     app.cleanup_ctx.append(resources)
@@ -120,4 +130,11 @@ def serve(config: RemediatorConfig, token: str) -> None:
     host, _, port = config.listen.rpartition(":")
     app = create_app(config, token)
     log.info("remediator listening", extra={"listen": config.listen})
-    web.run_app(app, host=host.strip("[]"), port=int(port), print=None, access_log=None)
+    web.run_app(
+        app,
+        host=host.strip("[]"),
+        port=int(port),
+        print=None,
+        access_log=None,
+        loop=uvloop.new_event_loop(),
+    )

@@ -10,30 +10,10 @@ import redis
 
 from remediator import audit, keys
 from remediator.alerts import Alert
+from remediator.claims import READ_STATE, decision_fields, state_from_reply, state_keys
 from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
 from remediator.records import AlertRef, Execution, Status
-
-_READ_STATE = """
-local claimed = redis.call('EXISTS', KEYS[1])
-local pending = redis.call('EXISTS', KEYS[2])
-local cooldown = redis.call('GET', KEYS[3])
-local open = redis.call('GET', KEYS[4])
-local recent = redis.call('ZCOUNT', KEYS[5], '(' .. ARGV[1], '+inf')
-return {claimed, pending, cooldown, open, recent}
-"""
-
-_CLOSE_EPISODE = """
-local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-if first then
-  redis.call('HSET', KEYS[3], 'resolved_at', ARGV[3], 'resolution_seconds', ARGV[4])
-  redis.call('HINCRBYFLOAT', KEYS[4], 'resolution_sum', ARGV[4])
-  redis.call('HINCRBY', KEYS[4], 'resolution_count', 1)
-  return 1
-end
-return 0
-"""
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -68,37 +48,22 @@ class Store:
     def __init__(self, conn: redis.Redis, config: RemediatorConfig) -> None:
         self.conn = conn
         self.config = config
-        self._read_state = conn.register_script(_READ_STATE)
-        self._close_episode = conn.register_script(_CLOSE_EPISODE)
+        self._read_state = conn.register_script(READ_STATE)
         self._release = conn.register_script(_RELEASE)
 
     # -- decisions -------------------------------------------------------------------
 
     def watched_keys(self, alert: Alert, command: str | None) -> list[str]:
         """The keys a decision about ``alert`` depends on (WATCHed while deciding)."""
-        names = [keys.claim(alert.dedup_key)]
-        if command is not None:
-            names += [keys.pending(command), keys.cooldown(command), keys.circuit_open(command)]
-            names.append(keys.circuit_window(command))
-        return names
+        return state_keys(alert, command)
 
     def read_state(
         self, pipe: redis.client.Pipeline, alert: Alert, command: str | None, now: float
     ) -> State:
-        """Read what the decision needs, in one round trip (``pipe`` is WATCHing)."""
-        if command is None:
-            return State(claimed=bool(pipe.exists(keys.claim(alert.dedup_key))))
-        window = self.config.effective(command).circuit.window_seconds
-        watched = self.watched_keys(alert, command)
-        reply = self._read_state(keys=watched, args=[now - window], client=pipe)
-        claimed, pending, cooldown, opened, recent = reply
-        return State(
-            claimed=bool(claimed),
-            pending=bool(pending),
-            cooldown_until=_float(cooldown),
-            circuit_open_until=_float(opened),
-            recent_executions=int(recent),
-        )
+        """Read what the decision needs in one round trip, on a WATCHing pipe."""
+        window = self.config.effective(command).circuit.window_seconds if command else 0
+        reply = self._read_state(keys=state_keys(alert, command), args=[now - window], client=pipe)
+        return state_from_reply(reply)
 
     def write_decision(
         self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
@@ -132,16 +97,7 @@ class Store:
             record = self.new_execution(execution_id, policy, "alert", {}, now, ref)
             self.save_execution(pipe, record)
             pipe.hset(keys.episode(alert.dedup_key), "execution_id", execution_id)
-        fields = {
-            "reason": decision.reason.value,
-            "command": decision.command,
-            "alertname": alert.alertname,
-            "fingerprint": alert.fingerprint,
-            "starts_at": alert.starts_at.isoformat(),
-            "execution_id": execution_id,
-            "detail": decision.detail,
-            "ts": now,
-        }
+        fields = decision_fields(alert, decision, now, execution_id)
         audit.append(pipe, "decision", fields, cfg.retention.audit_max_len)
         return execution_id
 
@@ -166,21 +122,6 @@ class Store:
         pipe.set(keys.circuit_open(command), now + seconds, ex=seconds)
         fields = {"command": command, "until": now + seconds, "alertname": alertname, "ts": now}
         audit.append(pipe, "circuit_opened", fields, self.config.retention.audit_max_len)
-
-    def close_episode(self, alert: Alert, now: float) -> tuple[bool, dict[str, str]]:
-        """Record a resolution once per episode; (first time?, the episode's fields)."""
-        seconds = alert.resolution_seconds() or 0.0
-        first = self._close_episode(
-            keys=[
-                keys.resolved(alert.dedup_key),
-                keys.EPISODES_ACTIVE,
-                keys.episode(alert.dedup_key),
-                keys.STATS,
-            ],
-            args=[self.config.dedup_ttl_seconds, alert.dedup_key, now, seconds],
-        )
-        raw: dict[bytes, bytes] = self.conn.hgetall(keys.episode(alert.dedup_key))  # type: ignore[assignment]
-        return bool(first), {k.decode(): v.decode() for k, v in raw.items()}
 
     def active_episodes(self, limit: int = 100) -> list[dict[str, str]]:
         """The firing episodes, oldest first."""

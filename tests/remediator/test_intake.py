@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import pytest
 import redis as redis_lib
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from rq import Queue
 from rq.job import Job
 
 from remediator import audit, keys
 from remediator.alerts import parse_message
+from remediator.claims import Claims
 from remediator.config import RemediatorConfig
 from remediator.intake import Intake
 from remediator.metrics import IntakeMetrics
 from remediator.store import Store
 from tests.remediator.conftest import Clock, alert, body, ts
 
+OPEN: list[aioredis.Redis] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while OPEN:
+        await OPEN.pop().aclose()
+
 
 def make_intake(store: Store, clock: Clock) -> tuple[Intake, CollectorRegistry]:
     registry = CollectorRegistry()
-    return Intake(store, IntakeMetrics(registry), clock), registry
+    aconn = aioredis.Redis.from_url(store.config.redis_url)
+    OPEN.append(aconn)
+    return Intake(store, Claims(aconn, store.config), IntakeMetrics(registry), clock), registry
 
 
-def post(intake: Intake, *alerts: dict) -> list[str]:
-    return [o.decision for o in intake.process(parse_message(body(*alerts)))]
+async def post(intake: Intake, *alerts: dict) -> list[str]:
+    return [o.decision for o in await intake.process(parse_message(body(*alerts)))]
 
 
-def test_one_alert_is_enqueued_once_with_a_derived_job_id(
+async def test_one_alert_is_enqueued_once_with_a_derived_job_id(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
@@ -35,13 +49,13 @@ def test_one_alert_is_enqueued_once_with_a_derived_job_id(
 ) -> None:
     store = store_factory(make_config())
     intake, registry = make_intake(store, clock)
-    outcomes = intake.process(parse_message(body(alert())))
+    outcomes = await intake.process(parse_message(body(alert())))
     assert [o.decision for o in outcomes] == ["enqueued"]
     execution_id = outcomes[0].execution_id
     assert execution_id is not None
     assert execution_id.startswith("alert-")
     for _ in range(20):
-        assert post(intake, alert()) == ["duplicate"]
+        assert await post(intake, alert()) == ["duplicate"]
     queue = Queue("remediation-critical", connection=redis)
     assert queue.job_ids == [execution_id]
     job = Job.fetch(execution_id, connection=redis)
@@ -66,28 +80,28 @@ def test_one_alert_is_enqueued_once_with_a_derived_job_id(
     assert reasons.count("duplicate") == 20
 
 
-def test_a_new_episode_of_the_same_alert_is_decided_again(
+async def test_a_new_episode_of_the_same_alert_is_decided_again(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
 ) -> None:
     store = store_factory(make_config(defaults={"cooldown_seconds": 0}))
     intake, _ = make_intake(store, clock)
-    assert post(intake, alert()) == ["enqueued"]
+    assert await post(intake, alert()) == ["enqueued"]
     # the first execution has not started yet, so the command is still pending
-    assert post(intake, alert(starts_at="2026-11-25T14:00:00Z")) == ["cooldown"]
+    assert await post(intake, alert(starts_at="2026-11-25T14:00:00Z")) == ["cooldown"]
     store.conn.delete(keys.pending("EMERGENCY_RESTART"))
-    assert post(intake, alert(starts_at="2026-11-25T14:00:00Z")) == ["enqueued"]
+    assert await post(intake, alert(starts_at="2026-11-25T14:00:00Z")) == ["enqueued"]
 
 
-def test_each_alert_of_a_group_is_decided_on_its_own(
+async def test_each_alert_of_a_group_is_decided_on_its_own(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
 ) -> None:
     store = store_factory(make_config())
     intake, _ = make_intake(store, clock)
-    decisions = post(
+    decisions = await post(
         intake,
         alert("HighErrorRate"),
         alert("Unknown", fingerprint="b2"),
@@ -98,7 +112,7 @@ def test_each_alert_of_a_group_is_decided_on_its_own(
     assert decisions == ["enqueued", "unmapped", "enqueued", "rejected", "resolved"]
 
 
-def test_cooldown_starts_when_the_execution_starts(
+async def test_cooldown_starts_when_the_execution_starts(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
@@ -106,17 +120,17 @@ def test_cooldown_starts_when_the_execution_starts(
 ) -> None:
     store = store_factory(make_config(alerts={"CacheStale": "FLUSH_REDIS"}))
     intake, _ = make_intake(store, clock)
-    assert post(intake, alert("CacheStale")) == ["enqueued"]
+    assert await post(intake, alert("CacheStale")) == ["enqueued"]
     assert run_jobs(store, clock)
     second = alert("CacheStale", starts_at="2026-11-25T13:00:00Z")
-    assert post(intake, second) == ["cooldown"]
+    assert await post(intake, second) == ["cooldown"]
     clock.advance(599)
-    assert post(intake, second) == ["cooldown"]
+    assert await post(intake, second) == ["cooldown"]
     clock.advance(2)
-    assert post(intake, second) == ["enqueued"]
+    assert await post(intake, second) == ["enqueued"]
 
 
-def test_circuit_opens_after_three_executions_and_closes_after_an_hour(
+async def test_circuit_opens_after_three_executions_and_closes_after_an_hour(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
@@ -127,18 +141,18 @@ def test_circuit_opens_after_three_executions_and_closes_after_an_hour(
     intake, _ = make_intake(store, clock)
     for hour in range(3):
         episode = alert("CacheStale", starts_at=f"2026-11-25T1{hour}:00:00Z")
-        assert post(intake, episode) == ["enqueued"]
+        assert await post(intake, episode) == ["enqueued"]
         assert run_jobs(store, clock)
         clock.advance(601)  # past the cooldown, within the hour
     fourth = alert("CacheStale", starts_at="2026-11-25T15:00:00Z")
-    assert post(intake, fourth) == ["circuit_open"]
+    assert await post(intake, fourth) == ["circuit_open"]
     assert store.circuits(clock())["FLUSH_REDIS"]["open"]
     assert [e["command"] for e in audit.read(redis, 10, event="circuit_opened")] == ["FLUSH_REDIS"]
     clock.advance(3600)
-    assert post(intake, fourth) == ["enqueued"]
+    assert await post(intake, fourth) == ["enqueued"]
 
 
-def test_an_operator_resets_an_open_circuit(
+async def test_an_operator_resets_an_open_circuit(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
@@ -149,16 +163,16 @@ def test_an_operator_resets_an_open_circuit(
     )
     store = store_factory(config)
     intake, _ = make_intake(store, clock)
-    assert post(intake, alert("CacheStale")) == ["enqueued"]
+    assert await post(intake, alert("CacheStale")) == ["enqueued"]
     store.conn.delete(keys.pending("FLUSH_REDIS"))
     second = alert("CacheStale", starts_at="2026-11-25T13:00:00Z")
-    assert post(intake, second) == ["circuit_open"]
+    assert await post(intake, second) == ["circuit_open"]
     store.reset_circuit("FLUSH_REDIS", "test", clock())
     assert not store.circuits(clock())["FLUSH_REDIS"]["open"]
-    assert post(intake, second) == ["enqueued"]
+    assert await post(intake, second) == ["enqueued"]
 
 
-def test_dry_run_claims_the_episode_but_records_no_execution(
+async def test_dry_run_claims_the_episode_but_records_no_execution(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
@@ -166,35 +180,35 @@ def test_dry_run_claims_the_episode_but_records_no_execution(
 ) -> None:
     store = store_factory(make_config(dry_run=True))
     intake, _ = make_intake(store, clock)
-    assert post(intake, alert()) == ["dry_run"]
-    assert post(intake, alert()) == ["duplicate"]
+    assert await post(intake, alert()) == ["dry_run"]
+    assert await post(intake, alert()) == ["duplicate"]
     assert store.list_executions() == []
     assert Queue("remediation-critical", connection=redis).count == 0
 
 
-def test_only_enqueued_decisions_create_execution_records(
+async def test_only_enqueued_decisions_create_execution_records(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
 ) -> None:
     store = store_factory(make_config(commands={"HEALTH_CHECK": {"enabled": False}}))
     intake, _ = make_intake(store, clock)
-    post(intake, alert("Nope"), alert("X", fingerprint="f1", command="HEALTH_CHECK"))
+    await post(intake, alert("Nope"), alert("X", fingerprint="f1", command="HEALTH_CHECK"))
     assert store.list_executions() == []
 
 
-def test_resolved_alert_closes_its_episode_and_records_mttr_once(
+async def test_resolved_alert_closes_its_episode_and_records_mttr_once(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     clock: Clock,
 ) -> None:
     store = store_factory(make_config())
     intake, registry = make_intake(store, clock)
-    post(intake, alert())
+    await post(intake, alert())
     assert len(store.active_episodes()) == 1
     resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
     for _ in range(3):
-        assert post(intake, resolved) == ["resolved"]
+        assert await post(intake, resolved) == ["resolved"]
     assert store.active_episodes() == []
     labels = {"alertname": "HighErrorRate"}
     assert registry.get_sample_value("amc_remediator_alert_resolution_seconds_count", labels) == 1

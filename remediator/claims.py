@@ -1,0 +1,260 @@
+"""The Redis side of decisions on the server's hot path: state reads, commits, resolutions.
+
+Each alert costs two round trips on the event loop (asyncio Redis, no threads): one script
+reads the state the decision needs, one script records the decision atomically. Enqueued
+decisions take the transactional path in ``intake`` instead (RQ writes its job there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from remediator import audit, keys
+from remediator.alerts import Alert
+from remediator.config import RemediatorConfig
+from remediator.decide import Decision, Reason, State
+
+log = logging.getLogger(__name__)
+
+READ_STATE = """
+local claimed = redis.call('EXISTS', KEYS[1])
+local pending = redis.call('EXISTS', KEYS[2])
+local cooldown = redis.call('GET', KEYS[3])
+local open = redis.call('GET', KEYS[4])
+local recent = redis.call('ZCOUNT', KEYS[5], '(' .. ARGV[1], '+inf')
+return {claimed, pending, cooldown, open, recent}
+"""
+
+# A decision that takes no RQ job. A claiming one (dry run) takes the claim with SET NX:
+# 0 means another replica claimed the episode first, and the caller decides again.
+COMMIT = """
+if ARGV[1] == 'claim' then
+  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return 0 end
+elseif ARGV[1] == 'refresh' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], 'alertname', ARGV[4], 'fingerprint', ARGV[5],
+             'starts_at', ARGV[6], 'first_seen', ARGV[7])
+end
+if ARGV[8] ~= '' then redis.call('HSETNX', KEYS[2], 'command', ARGV[8]) end
+redis.call('HSET', KEYS[2], 'last_decision', ARGV[9])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[6], ARGV[10])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*', 'event', 'decision', 'data', ARGV[12])
+if ARGV[13] ~= '' then
+  if redis.call('SET', KEYS[5], ARGV[13], 'NX', 'EX', ARGV[14]) then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*', 'event', 'circuit_opened',
+               'data', ARGV[15])
+  end
+end
+return 1
+"""
+
+# MTTR is recorded by the first resolution of an episode only (repeats and HA twins).
+CLOSE_EPISODE = """
+local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if first then
+  redis.call('HSET', KEYS[3], 'resolved_at', ARGV[3], 'resolution_seconds', ARGV[4])
+  redis.call('HINCRBYFLOAT', KEYS[4], 'resolution_sum', ARGV[4])
+  redis.call('HINCRBY', KEYS[4], 'resolution_count', 1)
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', 'decision', 'data', ARGV[6])
+return {first and 1 or 0, redis.call('HGETALL', KEYS[3])}
+"""
+
+
+def state_keys(alert: Alert, command: str | None) -> list[str]:
+    """The keys a decision about ``alert`` depends on."""
+    name = command or "-"
+    return [
+        keys.claim(alert.dedup_key),
+        keys.pending(name),
+        keys.cooldown(name),
+        keys.circuit_open(name),
+        keys.circuit_window(name),
+    ]
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def state_from_reply(reply: list[Any]) -> State:
+    """The State from READ_STATE's reply."""
+    claimed, pending, cooldown, opened, recent = reply
+    return State(
+        claimed=bool(claimed),
+        pending=bool(pending),
+        cooldown_until=_float(cooldown),
+        circuit_open_until=_float(opened),
+        recent_executions=int(recent),
+    )
+
+
+def decision_fields(
+    alert: Alert, decision: Decision, now: float, execution_id: str | None
+) -> dict[str, Any]:
+    """A decision's audit entry."""
+    fields = {
+        "reason": decision.reason.value,
+        "command": decision.command,
+        "alertname": alert.alertname,
+        "fingerprint": alert.fingerprint,
+        "starts_at": alert.starts_at.isoformat(),
+        "execution_id": execution_id,
+        "detail": decision.detail,
+        "ts": now,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class Pipeliner:
+    """Sends the script calls of concurrent requests together, one pipeline per round trip.
+
+    Calls made while a round trip is in flight wait for it and then go together, so an idle
+    server adds no delay and a busy one pays one round trip for many alerts.
+    """
+
+    def __init__(self, conn: aioredis.Redis) -> None:
+        self.conn = conn
+        self.waiting: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
+        self.flushing = False
+
+    async def call(self, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
+        """Run one script call in the next pipeline; its reply or its error."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((script, names, args, future))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                await self._send(batch)
+        finally:
+            self.flushing = False
+
+    async def _send(
+        self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            replies = await self._evalsha(batch)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            if missing:  # Redis restarted and forgot the scripts: load them, send those again
+                for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
+                    await self.conn.script_load(script.script)
+                again = await self._evalsha([batch[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+        except Exception as exc:  # the connection failed: every caller gets the error
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _evalsha(
+        self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
+    ) -> list[Any]:
+        # EVALSHA directly: a pipeline that runs registered scripts asks SCRIPT EXISTS first,
+        # one more round trip on every flush
+        async with self.conn.pipeline(transaction=False) as pipe:
+            for script, names, args, _ in batch:
+                pipe.evalsha(script.sha, len(names), *names, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+
+class Claims:
+    """Async reads and writes of decisions (the server's event loop owns the client)."""
+
+    def __init__(self, conn: aioredis.Redis, config: RemediatorConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.pipeliner = Pipeliner(conn)
+        self._read = conn.register_script(READ_STATE)
+        self._commit = conn.register_script(COMMIT)
+        self._close = conn.register_script(CLOSE_EPISODE)
+
+    async def read_state(self, alert: Alert, command: str | None, now: float) -> State:
+        """What the decision needs, in one round trip."""
+        window = self.config.effective(command).circuit.window_seconds if command else 0
+        reply = await self.pipeliner.call(self._read, state_keys(alert, command), [now - window])
+        return state_from_reply(reply)
+
+    async def commit(self, alert: Alert, decision: Decision, now: float) -> bool:
+        """Record a decision that enqueues nothing; False when another replica claimed first."""
+        assert decision.reason is not Reason.ENQUEUED
+        cfg = self.config
+        mode = "claim" if decision.claims else "none"
+        if decision.reason is Reason.DUPLICATE:
+            mode = "refresh"  # repeats keep the claim alive
+        fields = decision_fields(alert, decision, now, None)
+        until, opened, seconds = "", "", 0
+        if decision.opens_circuit and decision.command is not None:
+            seconds = cfg.effective(decision.command).circuit.open_seconds
+            until = repr(now + seconds)
+            opened = json.dumps(
+                {"event": "circuit_opened", "command": decision.command, "until": now + seconds,
+                 "alertname": alert.alertname, "ts": now}
+            )  # fmt: skip
+        args: list[str | int | float] = [
+            mode, decision.reason.value, cfg.dedup_ttl_seconds,
+            alert.alertname, alert.fingerprint, alert.starts_at.timestamp(), now,
+            decision.command or "", decision.reason.value, alert.dedup_key,
+            cfg.retention.audit_max_len, json.dumps({"event": "decision", **fields}),
+            until, seconds, opened,
+        ]  # fmt: skip
+        names = [
+            keys.claim(alert.dedup_key), keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE,
+            audit.AUDIT_KEY, keys.circuit_open(decision.command or "-"),
+        ]  # fmt: skip
+        if not await self.pipeliner.call(self._commit, names, args):
+            return False
+        audit.log_entry("decision", {"event": "decision", **fields})
+        if opened:
+            audit.log_entry("circuit_opened", json.loads(opened))
+        return True
+
+    async def close_episode(self, alert: Alert, now: float) -> tuple[bool, dict[str, str]]:
+        """Record a resolution (MTTR once per episode) and audit it; (first?, episode)."""
+        seconds = alert.resolution_seconds()
+        fields: dict[str, Any] = {
+            "event": "decision",
+            "reason": Reason.RESOLVED.value,
+            "alertname": alert.alertname,
+            "fingerprint": alert.fingerprint,
+            "starts_at": alert.starts_at.isoformat(),
+            "resolution_seconds": seconds,
+            "ts": now,
+        }
+        names = [
+            keys.resolved(alert.dedup_key), keys.EPISODES_ACTIVE, keys.episode(alert.dedup_key),
+            keys.STATS, audit.AUDIT_KEY,
+        ]  # fmt: skip
+        args: list[str | int | float] = [
+            self.config.dedup_ttl_seconds, alert.dedup_key, now, seconds or 0.0,
+            self.config.retention.audit_max_len, json.dumps(fields),
+        ]  # fmt: skip
+        first, flat = await self.pipeliner.call(self._close, names, args)
+        episode = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+        audit.log_entry("decision", {**fields, "first": bool(first), **episode})
+        return bool(first), episode
