@@ -1,0 +1,117 @@
+"""Actuators: the allow-listed ways to act on the platform (argv command, HTTP call, signal).
+
+Configured in ``actuators:`` and named by the platform's roles (workers_restart, api_restart,
+configuration); the restart and configuration commands call them. Nothing from an alert ever
+reaches them: argv, URL and headers come from the configuration alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from remediator.config import CommandActuator, HttpActuator, RemediatorConfig, SignalActuator
+from remediator.errors import RemediatorError
+
+log = logging.getLogger(__name__)
+
+OUTPUT_LIMIT = 2000
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class ActuatorFailed(RemediatorError):
+    """An actuator ran and did not do what it must (exit status, HTTP status, no process)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an actuator did, for the step's result."""
+
+    actuator: str
+    kind: str
+    duration_seconds: float
+    detail: dict[str, Any]
+
+
+def run_command(spec: CommandActuator) -> dict[str, Any]:
+    """Run the argv with a timeout and an explicit environment; never a shell."""
+    env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **spec.env}
+    try:
+        proc = subprocess.run(
+            spec.argv, env=env, capture_output=True, timeout=spec.timeout_seconds, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ActuatorFailed(f"{spec.argv[0]} killed after {spec.timeout_seconds}s") from None
+    except OSError as exc:
+        raise ActuatorFailed(f"{spec.argv[0]}: {exc.strerror}") from None
+    stderr = proc.stderr.decode(errors="replace")[-OUTPUT_LIMIT:]
+    if proc.returncode != 0:
+        raise ActuatorFailed(f"{spec.argv[0]} exited {proc.returncode}: {stderr[-200:]}")
+    stdout = proc.stdout.decode(errors="replace")[-OUTPUT_LIMIT:]
+    return {"returncode": proc.returncode, "stdout": stdout, "stderr": stderr}
+
+
+def call_http(spec: HttpActuator) -> dict[str, Any]:
+    """Call the URL with headers read from files or the environment (values never logged)."""
+    data = None if spec.method == "GET" else b""
+    # the URL is validated as http(s) by the configuration (never file: or custom schemes)
+    request = urllib.request.Request(spec.url, method=spec.method, data=data)  # noqa: S310
+    for name, secret in spec.headers.items():
+        request.add_header(name, secret.read())
+    try:
+        with urllib.request.urlopen(request, timeout=spec.timeout_seconds) as resp:  # noqa: S310
+            status, body = resp.status, resp.read(OUTPUT_LIMIT)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(OUTPUT_LIMIT)
+    except (OSError, ValueError) as exc:
+        raise ActuatorFailed(f"{spec.method} {spec.url}: {exc}") from None
+    if status not in spec.expect_status:
+        raise ActuatorFailed(f"{spec.method} {spec.url} answered {status}")
+    return {"status": status, "body": body.decode(errors="replace")}
+
+
+def send_signal(spec: SignalActuator) -> dict[str, Any]:
+    """Signal the process whose id is in the pidfile."""
+    try:
+        pid = int(spec.pidfile.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise ActuatorFailed(f"pidfile {spec.pidfile}: {exc}") from None
+    try:
+        os.kill(pid, signal.Signals[spec.signal])
+    except ProcessLookupError:
+        raise ActuatorFailed(f"no process {pid} (pidfile {spec.pidfile})") from None
+    except PermissionError:
+        raise ActuatorFailed(f"not allowed to signal process {pid}") from None
+    return {"pid": pid, "signal": spec.signal}
+
+
+def actuate(config: RemediatorConfig, name: str) -> Outcome:
+    """Run the configured actuator ``name``."""
+    spec = config.actuators.get(name)
+    if spec is None:
+        raise ActuatorFailed(f"no actuator named {name!r}")
+    started = time.monotonic()
+    if isinstance(spec, CommandActuator):
+        detail = run_command(spec)
+    elif isinstance(spec, HttpActuator):
+        detail = call_http(spec)
+    else:
+        detail = send_signal(spec)
+    outcome = Outcome(name, spec.kind, round(time.monotonic() - started, 6), detail)
+    log.info("actuator %s (%s) done", name, spec.kind, extra={"actuator": name})
+    return outcome
+
+
+def for_role(config: RemediatorConfig, role: str) -> Outcome:
+    """Run the actuator configured for a platform role (workers_restart, api_restart...)."""
+    name = getattr(config.platform, role, None)
+    if name is None:
+        raise ActuatorFailed(f"no actuator configured for platform.{role}")
+    return actuate(config, name)
