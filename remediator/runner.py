@@ -159,23 +159,50 @@ class Attempt:
         self._finish(status)
 
     def _finish(self, status: Status) -> None:
-        now = self.runtime.clock()
-        record = self.record
-        record.status = status
-        record.ended_at = now
-        assert record.started_at is not None
-        duration = now - record.started_at
-        pipe = self.store.conn.pipeline()
-        metrics.record_execution(pipe, record.command, status.value, duration)
-        extra: dict[str, Any] = {
-            "duration_seconds": round(duration, 6),
-            "verified": record.verified,
-        }
-        if status is Status.SUCCEEDED and record.verified and record.alert is not None:
-            to_remediate = max(0.0, now - record.alert.starts_at)
-            metrics.observe(pipe, metrics.TIME_TO_REMEDIATE, record.command, to_remediate)
-            pipe.hset(keys.episode(record.alert.dedup_key), "remediated_at", now)
-            extra["time_to_remediate_seconds"] = round(to_remediate, 3)
-        pipe.execute()
-        self.store.execution_event(record, "execution_finished", error=record.error, **extra)
-        log.info("execution %s %s", record.id, status.value)
+        finish(self.runtime, self.record, status)
+
+
+def horse_died(execution_id: str, timed_out: bool, will_retry: bool, detail: str) -> None:
+    """Record an attempt whose work horse died without recording its own end.
+
+    Called by the worker when the horse was killed (it outlived the job timeout and ignored
+    the alarm) or crashed; without it the record would stay ``running`` for ever.
+    """
+    runtime = installed()
+    record = runtime.store.get_execution(execution_id)
+    if record is None or record.final or record.status is not Status.RUNNING:
+        return
+    status = Status.TIMED_OUT if timed_out else Status.FAILED
+    record.error = f"work horse died: {detail}"
+    for step in record.steps:
+        if step.status == "running":
+            step.status = "timed_out" if timed_out else "failed"
+            step.ended_at = runtime.clock()
+    if will_retry:
+        record.status = Status.RETRYING
+        runtime.store.execution_event(record, "execution_retrying", failed_as=status.value)
+        return
+    finish(runtime, record, status)
+
+
+def finish(runtime: Runtime, record: Execution, status: Status) -> None:
+    """Record the final status, its metrics and, after a verified success, the remediation."""
+    now = runtime.clock()
+    record.status = status
+    record.ended_at = now
+    assert record.started_at is not None
+    duration = now - record.started_at
+    pipe = runtime.store.conn.pipeline()
+    metrics.record_execution(pipe, record.command, status.value, duration)
+    extra: dict[str, Any] = {
+        "duration_seconds": round(duration, 6),
+        "verified": record.verified,
+    }
+    if status is Status.SUCCEEDED and record.verified and record.alert is not None:
+        to_remediate = max(0.0, now - record.alert.starts_at)
+        metrics.observe(pipe, metrics.TIME_TO_REMEDIATE, record.command, to_remediate)
+        pipe.hset(keys.episode(record.alert.dedup_key), "remediated_at", now)
+        extra["time_to_remediate_seconds"] = round(to_remediate, 3)
+    pipe.execute()
+    runtime.store.execution_event(record, "execution_finished", error=record.error, **extra)
+    log.info("execution %s %s", record.id, status.value)

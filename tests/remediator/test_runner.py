@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import redis as redis_lib
 from rq import Queue
@@ -13,6 +14,7 @@ from remediator.config import RemediatorConfig
 from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
+from remediator.worker import RemediationWorker, build
 from tests.services import free_port
 
 
@@ -161,3 +163,35 @@ def test_workers_take_higher_priorities_first(
         assert record.started_at is not None
         started[execution_id] = record.started_at
     assert started[critical] <= started[medium] <= started[low]
+
+
+def test_a_dead_work_horse_leaves_no_running_record(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    redis: redis_lib.Redis,
+) -> None:
+    config = make_config(commands={"FLUSH_REDIS": {"timeout_seconds": 1}})
+    worker = build(config)
+    assert isinstance(worker, RemediationWorker)
+    assert [q.name for q in worker.queues] == [
+        "remediation-critical",
+        "remediation-high",
+        "remediation-medium",
+        "remediation-low",
+    ]
+    store = store_factory(config)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    record = store.get_execution(execution_id)
+    assert record is not None
+    record.status = Status.RUNNING
+    record.attempts = 1
+    record.started_at = record.created_at
+    store.execution_event(record, "execution_started")
+    job = Job.fetch(execution_id, connection=redis)
+    job.started_at = datetime.now(UTC) - timedelta(seconds=90)
+    worker.handle_work_horse_killed(job, 4242, 9, None)
+    dead = store.get_execution(execution_id)
+    assert dead is not None
+    assert dead.status is Status.TIMED_OUT
+    assert dead.error is not None
+    assert dead.error.startswith("work horse died: waitpid status 9 after 9")
