@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
 from aiohttp import web
+from redis import Redis
 
 from sandbox.api import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.config import STRATEGIES
 from sandbox.control import FaultControl
 from sandbox.discovery import active_strategy
 from sandbox.errors import FaultError
-from sandbox.keys import RUNTIME_CONFIG_KEY
+from sandbox.keys import INBOX_KEY, RUNTIME_CONFIG_KEY
+
+log = logging.getLogger(__name__)
+INBOX_LENGTH = 500
 
 
 def _control(request: web.Request) -> FaultControl:
@@ -89,6 +95,31 @@ async def patch_config(request: web.Request) -> web.Response:
     return web.json_response({"before": {"scoring_strategy": before}, "after": body})
 
 
+async def receive_notification(request: web.Request) -> web.Response:
+    """Stand in for people's pagers: keep what Alertmanager sends them (the latest 500)."""
+    body = await _json_body(request)
+    receiver = request.query.get("receiver", "people")
+    alerts = [a.get("labels", {}).get("alertname", "?") for a in body.get("alerts", [])]
+    entry = {"receiver": receiver, "received_at": time.time(), "notification": body}
+    conn = request.app[REDIS]
+    await blocking(_push_inbox, conn, json.dumps(entry))
+    log.warning("people notified via %s: %s %s", receiver, body.get("status"), alerts)
+    return web.json_response({"accepted": True})
+
+
+def _push_inbox(conn: Redis, entry: str) -> None:
+    with conn.pipeline() as pipe:
+        pipe.lpush(INBOX_KEY, entry)
+        pipe.ltrim(INBOX_KEY, 0, INBOX_LENGTH - 1)
+        pipe.execute()
+
+
+async def read_inbox(request: web.Request) -> web.Response:
+    """What people have been sent, newest first."""
+    raw = await blocking(request.app[REDIS].lrange, INBOX_KEY, 0, -1)
+    return web.json_response({"notifications": [json.loads(item) for item in raw]})
+
+
 def add_routes(app: web.Application) -> None:
     """Mount the admin routes."""
     app.router.add_get("/admin/faults", list_faults)
@@ -97,3 +128,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/admin/faults/{name}", clear_fault)
     app.router.add_get("/admin/config", get_config)
     app.router.add_patch("/admin/config", patch_config)
+    app.router.add_post("/admin/inbox", receive_notification)
+    app.router.add_get("/admin/inbox", read_inbox)

@@ -173,26 +173,44 @@ def fault_list(api_url: str, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     default=Path(".run/stack"),
     show_default=True,
-    help="Run directory: configs, logs, sockets.",
+    help="Run directory: configs, logs, data, sockets.",
 )
 @click.option("--redis-port", type=int, default=6390, show_default=True)
 @click.option("--sandbox-port", type=int, default=8700, show_default=True)
-@click.option("--heartbeat-interval-seconds", type=float, default=30.0, show_default=True)
-@click.option("--market-tick-seconds", type=int, default=300, show_default=True)
+@click.option("--exporter-port", type=int, default=9864, show_default=True)
+@click.option("--remediator-port", type=int, default=9865, show_default=True)
+@click.option("--prometheus-port", type=int, default=9090, show_default=True)
+@click.option("--alertmanager-port", type=int, default=9093, show_default=True)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Every timer (rule for:, windows, cooldowns, TTLs) runs this much faster.",
+)
 @click.option("--write-only", is_flag=True, help="Write the configurations and exit.")
-def up(run_dir: Path, write_only: bool, **ports: Any) -> None:
+def up(run_dir: Path, write_only: bool, **settings: Any) -> None:
     """Run the whole loop on this machine under supervisord (in the foreground)."""
-    from sandbox.stack import StackSettings, binary, write_stack
+    from sandbox.render import StackSettings
+    from sandbox.stack import binary, write_stack
 
-    settings = StackSettings(run_dir=run_dir.resolve(), **ports)
+    stack = StackSettings(run_dir=run_dir.resolve(), **settings)
     try:
-        conf = write_stack(settings)
+        conf = write_stack(stack)
         supervisord = binary("supervisord")
     except ConfigError as exc:
         fail(str(exc))
-    click.echo(f"amc-sandbox: stack configured in {settings.run_dir}")
-    click.echo(f"  platform  {settings.sandbox_url}   redis {settings.redis_url}")
-    click.echo(f"  control   {binary('supervisorctl')} -c {conf} status")
+    home = stack.sandbox_url
+    for line in [
+        f"stack configured in {stack.run_dir} (timers {stack.time_scale:g}x faster)",
+        f"  platform      {home}  (people's inbox: {home}/admin/inbox)",
+        f"  exporter      {stack.url(stack.exporter_port)}/metrics",
+        f"  remediator    {stack.url(stack.remediator_port)}  (token: remediator.token)",
+        f"  prometheus    {stack.url(stack.prometheus_port)}",
+        f"  alertmanager  {stack.url(stack.alertmanager_port)}",
+        f"  control       {binary('supervisorctl')} -c {conf} status",
+    ]:
+        click.echo(f"amc-sandbox: {line}")
     if write_only:
         return
     sys.stdout.flush()

@@ -32,3 +32,6 @@ WEDGE_HOLDERS_KEY: Final = "amc:sandbox:faults:worker_wedged:holder:"
 
 WEDGE_RELEASE_KEY: Final = "amc:sandbox:faults:worker_wedged:release"
 """Set by ``fault clear worker_wedged``: wedged processes let go when they see it."""
+
+INBOX_KEY: Final = "amc:sandbox:inbox"
+"""List of the notifications Alertmanager sent to people (the local stack's stand-in pager)."""

@@ -1,9 +1,8 @@
 """The local stack: the whole loop on one machine under supervisord.
 
-``amc-sandbox up`` writes a supervisord configuration (and the configuration of every
-program) into a run directory and hands over to supervisord in the foreground. Processes
-are restarted the way an operator would: ``supervisorctl -c <dir>/supervisord.conf restart
-<program>``.
+``amc-sandbox up`` writes the configuration of every program into a run directory, then
+hands over to supervisord in the foreground. Programs are restarted the way an operator
+would: ``supervisorctl -c <dir>/supervisord.conf restart <program>``.
 """
 
 from __future__ import annotations
@@ -11,12 +10,15 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from sandbox import render
 from sandbox.errors import ConfigError
+from sandbox.render import StackSettings
 
 
 @dataclass(frozen=True)
@@ -26,31 +28,7 @@ class Program:
     name: str
     argv: list[str]
     priority: int = 100
-    env: dict[str, str] = field(default_factory=dict)
     stop_wait_seconds: int = 10
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """Where the stack runs and on which ports."""
-
-    run_dir: Path
-    redis_port: int = 6390
-    sandbox_port: int = 8700
-    heartbeat_interval_seconds: float = 30.0
-    market_tick_seconds: int = 300
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
-
-    @property
-    def conf_path(self) -> Path:
-        return self.run_dir / "supervisord.conf"
-
-    @property
-    def sandbox_url(self) -> str:
-        return f"http://127.0.0.1:{self.sandbox_port}"
 
 
 def binary(name: str) -> str:
@@ -64,38 +42,55 @@ def binary(name: str) -> str:
     return found
 
 
-def programs(settings: StackSettings) -> list[Program]:
+def programs(s: StackSettings) -> list[Program]:
     """The stack's programs, in start order."""
-    sandbox_config = str(settings.run_dir / "sandbox.yml")
-    sandbox = binary("amc-sandbox")
-    redis = [binary("redis-server"), "--port", str(settings.redis_port), "--bind", "127.0.0.1"]
-    redis += ["--save", "", "--appendonly", "no", "--dir", str(settings.run_dir / "redis")]
+    run = str(s.run_dir)
+    sandbox, remediator = binary("amc-sandbox"), binary("amc-remediator")
+    redis = [binary("redis-server"), "--port", str(s.redis_port), "--bind", "127.0.0.1"]
+    redis += ["--save", "", "--appendonly", "no", "--dir", f"{run}/redis"]
+    prometheus = [binary("prometheus"), f"--config.file={run}/prometheus.yml",
+                  f"--storage.tsdb.path={run}/prometheus-data",
+                  f"--web.listen-address=127.0.0.1:{s.prometheus_port}"]  # fmt: skip
+    alertmanager = [binary("prometheus-alertmanager"), f"--config.file={run}/alertmanager.yml",
+                    f"--storage.path={run}/alertmanager-data", "--cluster.listen-address=",
+                    f"--web.listen-address=127.0.0.1:{s.alertmanager_port}"]  # fmt: skip
     return [
         Program("redis", redis, priority=10),
-        Program("sandbox-api", [sandbox, "serve", "--config", sandbox_config], priority=20),
-        Program("sandbox-worker", [sandbox, "worker", "--config", sandbox_config], priority=30),
+        Program("sandbox-api", [sandbox, "serve", "--config", f"{run}/sandbox.yml"], 20),
+        Program("sandbox-worker", [sandbox, "worker", "--config", f"{run}/sandbox.yml"], 30),
+        Program("exporter", [binary("amc-exporter"), "--config", f"{run}/exporter.yml"], 40),
+        Program("remediator", [remediator, "serve", "--config", f"{run}/remediator.yml"], 50),
+        Program(
+            "remediator-worker", [remediator, "worker", "--config", f"{run}/remediator.yml"], 60
+        ),
+        Program("alertmanager", alertmanager, 70),
+        Program("prometheus", prometheus, 80),
     ]
 
 
-def write_stack(settings: StackSettings) -> Path:
+def write_stack(s: StackSettings) -> Path:
     """Write every configuration of the stack into its run directory; return supervisord's."""
-    run = settings.run_dir.resolve()
-    for sub in ("logs", "redis"):
+    run = s.run_dir
+    for sub in ("logs", "redis", "rules", "prometheus-data", "alertmanager-data"):
         (run / sub).mkdir(parents=True, exist_ok=True)
-    sandbox = {
-        "listen": f"127.0.0.1:{settings.sandbox_port}",
-        "redis_url": settings.redis_url,
-        "heartbeat_interval_seconds": settings.heartbeat_interval_seconds,
-        "market_tick_seconds": settings.market_tick_seconds,
+    token = render.write_token(run / "remediator.token")
+    render.write_scaled_rules(s, run / "rules")
+    files: dict[str, dict[str, Any]] = {
+        "sandbox.yml": render.sandbox_config(s),
+        "exporter.yml": render.exporter_config(s),
+        "remediator.yml": render.remediator_config(s, token, run),
+        "prometheus.yml": render.prometheus_config(s, run / "rules"),
+        "alertmanager.yml": render.alertmanager_config(s, token),
     }
-    (run / "sandbox.yml").write_text(yaml.safe_dump(sandbox))
-    settings.conf_path.write_text(supervisord_conf(settings, programs(settings)))
-    return settings.conf_path
+    for name, content in files.items():
+        (run / name).write_text(yaml.safe_dump(content, sort_keys=False))
+    s.conf_path.write_text(supervisord_conf(s, programs(s)))
+    return s.conf_path
 
 
-def supervisord_conf(settings: StackSettings, stack: list[Program]) -> str:
+def supervisord_conf(s: StackSettings, stack: list[Program]) -> str:
     """supervisord's configuration for ``stack``."""
-    run = settings.run_dir.resolve()
+    run = s.run_dir
     lines = [
         "[unix_http_server]", f"file={run}/supervisor.sock", "",
         "[supervisord]", f"logfile={run}/supervisord.log", f"pidfile={run}/supervisord.pid",
@@ -116,11 +111,8 @@ def supervisord_conf(settings: StackSettings, stack: list[Program]) -> str:
             "killasgroup=true",
             f"stdout_logfile={run}/logs/{program.name}.log",
             "redirect_stderr=true",
+            "",
         ]
-        if program.env:
-            env = ",".join(f"{k}={_quote(v)}" for k, v in sorted(program.env.items()))
-            lines.append(f"environment={env}")
-        lines.append("")
     return "\n".join(lines)
 
 

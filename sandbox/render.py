@@ -1,0 +1,177 @@
+"""The configuration of every program of the local stack, rendered from the product's files.
+
+Prometheus loads the production rules with their timers scaled by ``time_scale`` (see
+``timescale.py``); Alertmanager the production routing with its intervals scaled and its
+receivers pointed at this stack (the remediator, and the sandbox's inbox standing in for
+people's pagers); the remediator restarts programs with ``supervisorctl``, as an operator
+configures it on a host that runs the platform under supervisord.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.errors import ConfigError
+from sandbox.timescale import scale_route, scale_rules
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Where the stack runs, on which ports, and how much faster than real time."""
+
+    run_dir: Path
+    redis_port: int = 6390
+    sandbox_port: int = 8700
+    exporter_port: int = 9864
+    remediator_port: int = 9865
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    time_scale: float = 30.0
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def conf_path(self) -> Path:
+        return self.run_dir / "supervisord.conf"
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    def scaled(self, seconds: float, floor: float = 1.0) -> float:
+        """A platform or agent timer of ``seconds``, scaled for the demo."""
+        return max(floor, round(seconds / self.time_scale, 1))
+
+
+def project_file(*parts: str) -> Path:
+    """A file of the product (rules, routing); ConfigError when the checkout lacks it."""
+    path = PROJECT.joinpath(*parts)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (the local stack runs from a project checkout)")
+    return path
+
+
+def sandbox_config(s: StackSettings) -> dict[str, Any]:
+    """The platform's timers, scaled: cache, heartbeat, lock, job timeout, market ticks."""
+    return {
+        "listen": f"127.0.0.1:{s.sandbox_port}",
+        "redis_url": s.redis_url,
+        "cache_ttl_seconds": int(s.scaled(600, 10)),
+        "heartbeat_interval_seconds": s.scaled(30),
+        "lock_ttl_seconds": int(s.scaled(240, 5)),
+        "job_timeout_seconds": int(s.scaled(900, 10)),
+        "market_tick_seconds": int(s.scaled(300, 5)),
+    }
+
+
+def exporter_config(s: StackSettings) -> dict[str, Any]:
+    """The exporter on this stack's platform, probing faster (the discovery timeout stays)."""
+    return {
+        "listen": f"127.0.0.1:{s.exporter_port}",
+        "platform": {"url": s.sandbox_url},
+        "redis": {"url": s.redis_url},
+        "probes": {
+            "health": {"interval_seconds": 5, "timeout_seconds": 4},
+            "discovery": {"interval_seconds": 5, "timeout_seconds": 90},
+            "routes": {"interval_seconds": 30, "timeout_seconds": 4},
+            "queues": {"interval_seconds": 5, "timeout_seconds": 4},
+        },
+        "integrity": {"frozen_after_seconds": int(s.scaled(3600, 60))},
+    }
+
+
+def prometheus_config(s: StackSettings, rules_dir: Path) -> dict[str, Any]:
+    """Prometheus scraping this stack every 5 s and loading the scaled rules."""
+
+    def job(name: str, port: int) -> dict[str, Any]:
+        return {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+
+    return {
+        "global": {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules_dir / "*.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [
+            {"targets": [f"127.0.0.1:{s.alertmanager_port}"]}]}]},
+        "scrape_configs": [
+            job("amc-exporter", s.exporter_port),
+            job("amc-remediator", s.remediator_port),
+            job("prometheus", s.prometheus_port),
+        ],
+    }  # fmt: skip
+
+
+def write_scaled_rules(s: StackSettings, rules_dir: Path) -> None:
+    """The production rule files, every timer scaled by ``time_scale``."""
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(project_file("prometheus", "rules").glob("*.yml")):
+        scaled = scale_rules(yaml.safe_load(path.read_text()), s.time_scale)
+        (rules_dir / path.name).write_text(yaml.safe_dump(scaled, sort_keys=False))
+
+
+def alertmanager_config(s: StackSettings, token_file: Path) -> dict[str, Any]:
+    """The production routing, scaled, with receivers pointed at this stack."""
+    config = yaml.safe_load(project_file("alertmanager", "alertmanager.yml").read_text())
+    config["route"] = scale_route(config["route"], s.time_scale)
+    config["templates"] = [str(project_file("alertmanager", "templates") / "*.tmpl")]
+    inbox = f"{s.sandbox_url}/admin/inbox"
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            if receiver["name"] == "remediator":
+                hook["url"] = f"{s.url(s.remediator_port)}/webhook"
+                hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+            else:
+                hook["url"] = f"{inbox}?receiver={receiver['name']}"
+    return dict(config)
+
+
+def remediator_config(s: StackSettings, token_file: Path, run: Path) -> dict[str, Any]:
+    """The remediator acting on this stack: supervisorctl restarts, scaled safety timers."""
+    supervisorctl = [str(Path(_venv_bin()) / "supervisorctl"), "-c", str(s.conf_path)]
+    return {
+        "listen": f"127.0.0.1:{s.remediator_port}",
+        "redis_url": s.redis_url,
+        "token": {"file": str(token_file)},
+        "defaults": {
+            "cooldown_seconds": int(s.scaled(600, 10)),
+            "circuit": {"max_executions": 3, "window_seconds": int(s.scaled(3600, 60)),
+                        "open_seconds": int(s.scaled(3600, 60))},
+        },
+        "platform": {
+            "url": s.sandbox_url,
+            "redis_url": s.redis_url,
+            "exporter_config": str(run / "exporter.yml"),
+            "workers_restart": "restart-discovery-worker",
+            "api_restart": "restart-api",
+        },
+        "actuators": {
+            "restart-discovery-worker": {
+                "kind": "command", "argv": [*supervisorctl, "restart", "sandbox-worker"],
+            },
+            "restart-api": {"kind": "command", "argv": [*supervisorctl, "restart", "sandbox-api"]},
+        },
+    }  # fmt: skip
+
+
+def _venv_bin() -> str:
+    import sys
+
+    return str(Path(sys.executable).parent)
+
+
+def write_token(path: Path) -> Path:
+    """The bearer token Alertmanager and the remediator share (kept across restarts)."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    path.chmod(0o600)
+    return path
