@@ -1,4 +1,4 @@
-"""The exporter's errors: a small hierarchy so callers catch what they mean."""
+"""The exporter's errors. Probes never raise for the platform's sake: a failed probe is a result."""
 
 from __future__ import annotations
 
@@ -9,12 +9,3 @@ class ExporterError(Exception):
 
 class ConfigError(ExporterError):
     """The configuration is unreadable or invalid; the message is one line naming the field."""
-
-
-class ProbeError(ExporterError):
-    """A probe could not get its answer; ``reason`` is a bounded metric label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
