@@ -77,10 +77,13 @@ def serve(
 @main.command()
 @CONFIG
 @REDIS
+@click.option("--platform-url", envvar="AMC_PLATFORM_URL", help="The platform's base URL.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(config_path: Path | None, redis_url: str | None, burst: bool) -> None:
-    """Run a remediation worker on the four priority queues."""
-    config = _load(config_path, redis_url=redis_url)
+def worker(
+    config_path: Path | None, redis_url: str | None, platform_url: str | None, burst: bool
+) -> None:
+    """Run a remediation worker on the four priority queues (critical first)."""
+    config = _load(config_path, redis_url=redis_url, platform_url=platform_url)
     logs.setup()
     worker_mod.work(config, burst=burst)
 

@@ -12,15 +12,39 @@ from exporter.platform import PlatformClient
 from exporter.probes import probe_once
 from remediator.commands.base import Command, Context
 
+# Share of the command's timeout that one probe may take, so that a hung platform shows in
+# the report as a timed-out probe instead of killing the whole command. probe_once on a
+# platform that accepts connections and never answers was measured at twice one probe's
+# timeout, hence well under a half.
+PROBE_SHARE = 0.4
+
 
 def exporter_config(ctx: Context) -> ExporterConfig:
-    """The exporter's settings, pointed at the platform this remediator acts on."""
+    """The exporter's settings, pointed at the platform this remediator acts on.
+
+    Each probe's timeout is capped below the command's own. The exporter's discovery probe
+    insists on more than 60 s (its scrape loop must see rule 1's slow answers) while
+    HEALTH_CHECK has 60 s in all, so the cap is applied with ``model_copy``, which does not
+    re-validate: deliberately, for this one-shot run only.
+    """
     platform = ctx.config.platform
     base = load_config(platform.exporter_config)
+    cap = ctx.policy.timeout_seconds * PROBE_SHARE
+    probes = base.probes
+    capped = {
+        name: schedule.model_copy(update={"timeout_seconds": min(schedule.timeout_seconds, cap)})
+        for name, schedule in (
+            ("health", probes.health),
+            ("discovery", probes.discovery),
+            ("routes", probes.routes),
+            ("queues", probes.queues),
+        )
+    }
     return base.model_copy(
         update={
             "platform": base.platform.model_copy(update={"url": platform.url.rstrip("/")}),
             "redis": base.redis.model_copy(update={"url": platform.redis_url}),
+            "probes": probes.model_copy(update=capped),
         }
     )
 

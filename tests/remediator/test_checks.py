@@ -79,3 +79,21 @@ def test_validate_endpoints_reports_the_missing_routes(
     }
     assert seed_missing <= set(result["missing"])
     assert record["verified"] is False
+
+
+def test_health_check_of_a_hung_platform_reports_within_its_own_timeout(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    silent_port: int,
+) -> None:
+    config = make_config(
+        platform={"url": f"http://127.0.0.1:{silent_port}"},
+        commands={"HEALTH_CHECK": {"timeout_seconds": 8}},
+    )
+    store = store_factory(config)
+    record = run(store, "HEALTH_CHECK", run_jobs)
+    assert record["status"] == Status.SUCCEEDED, record["error"]
+    assert record["result"]["api_up"] is False
+    assert record["result"]["status"] == "down"
+    assert record["verified"] is False
