@@ -9,14 +9,11 @@ a health body is the platform saying "degraded", also not a failure.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-log = logging.getLogger(__name__)
 
 Failure = Literal["timeout", "connection", "status"]
 FAILURES: tuple[str, ...] = ("timeout", "connection", "status")

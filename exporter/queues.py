@@ -8,7 +8,6 @@ number of jobs: lengths and cardinalities only, plus the first few queued jobs' 
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +17,6 @@ from pydantic import BaseModel, ConfigDict
 from rq.defaults import RQ_KEY_PREFIX
 
 from exporter.config import DiscoveryConfig
-
-log = logging.getLogger(__name__)
 
 JOB_STATES: tuple[str, ...] = ("queued", "started", "failed", "deferred", "scheduled", "finished")
 """Every value of the ``state`` label of job gauges."""
