@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 
 import pytest
+import redis as redis_lib
 
 from tests.exporter.conftest import ExporterHandle
 from tests.sandbox_handle import SandboxHandle
-from tests.services import RedisServer, free_port
+from tests.services import RedisServer, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +79,38 @@ def test_logs_are_json_lines_at_the_configured_level(exporter_factory: Start) ->
     assert lines[0]["message"] == "starting"
     assert "queue probe failed" in {line["message"] for line in lines}
     assert quiet.service.log_path.read_text() == ""
+
+
+def test_a_stalled_redis_is_down_and_never_stalls_a_scrape(
+    own_redis_server: RedisServer, exporter_factory: Start
+) -> None:
+    exporter = exporter_factory(
+        f"http://127.0.0.1:{free_port()}", own_redis_server.url,
+        redis={"socket_timeout_seconds": 0.5},
+    )  # fmt: skip
+    exporter.wait("amc_redis_up", lambda v: v == 1.0)
+    client = redis_lib.Redis(port=own_redis_server.port)
+    stall = threading.Thread(
+        target=lambda: _swallow(lambda: client.eval("while true do end", 0)), daemon=True
+    )
+    stall.start()  # Redis runs a script that never ends: every other command waits
+    try:
+        exporter.wait("amc_redis_up", lambda v: v == 0.0)
+        for _ in range(10):
+            assert "amc_redis_up 0.0" in exporter.scrape(timeout=10)
+    finally:
+        killer = redis_lib.Redis(port=own_redis_server.port, socket_timeout=5)
+        wait_for(lambda: _swallow(lambda: killer.script_kill()), 20, "SCRIPT KILL")
+        killer.close()
+        stall.join(10)
+        client.close()
+    exporter.wait("amc_redis_up", lambda v: v == 1.0)
+
+
+def _swallow(call: Callable[[], object]) -> bool:
+    """Run ``call``; True when it raised no Redis error."""
+    try:
+        call()
+    except redis_lib.RedisError:
+        return False
+    return True
