@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import redis.asyncio as aioredis
 import uvloop
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -26,7 +25,7 @@ from remediator.errors import (
 )
 from remediator.intake import Intake
 from remediator.metrics import IntakeMetrics, RedisCollector
-from remediator.store import Store, connect
+from remediator.store import Store, connect, connect_async
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +100,7 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool_size = config.intake_threads + 4
         conn = connect(config.redis_url, config.redis_timeout_seconds)
-        aconn = aioredis.Redis.from_url(
-            config.redis_url,
-            socket_connect_timeout=config.redis_timeout_seconds,
-            socket_timeout=config.redis_timeout_seconds,
-        )
+        aconn = connect_async(config.redis_url, config.redis_timeout_seconds)
         executor = ThreadPoolExecutor(pool_size, thread_name_prefix="remediator")
         store = Store(conn, config)
         collector = RedisCollector(conn)
