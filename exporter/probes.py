@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from exporter.config import ExporterConfig, ProbeSchedule
 from exporter.integrity import FrozenTracker, check
@@ -53,8 +55,12 @@ Clock = Callable[[], float]
 def make_redis(config: ExporterConfig) -> redis.Redis:
     """A Redis client for the platform's Redis whose every command is bounded in time."""
     timeout = config.redis.socket_timeout_seconds
+    # No retries: the next probe is the retry, and a read must end within its socket timeout.
     return redis.Redis.from_url(
-        config.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout
+        config.redis.url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
     )
 
 

@@ -1,0 +1,175 @@
+"""The platform client against a platform of the test's own (a real aiohttp server on a port).
+
+It answers the way a broken platform might: slowly, with errors, with bodies that are not
+what the contract says. Each answer must become the right result, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporter.config import ExporterConfig
+from exporter.metrics import ExporterCollector
+from exporter.platform import PlatformClient
+from exporter.probes import Prober, make_redis
+from tests.exporter.payloads import ready
+from tests.services import free_port
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+COMPONENTS = {name: {"ok": True} for name in ("env", "database", "redis", "polygon", "alpaca")}
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(5)
+    return web.json_response({"status": "healthy", "components": COMPONENTS})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.json_response({"status": "healthy", "components": COMPONENTS})
+
+
+async def degraded(request: web.Request) -> web.Response:
+    body = {"status": "degraded", "components": {**COMPONENTS, "polygon": {"ok": False}}}
+    return web.json_response(body, status=503)
+
+
+async def crash(request: web.Request) -> web.Response:
+    return web.Response(status=500, text="Internal Server Error")
+
+
+async def gateway(request: web.Request) -> web.Response:
+    return web.json_response({"detail": "upstream timed out"}, status=503)
+
+
+async def queued(request: web.Request) -> web.Response:
+    body = {"status": "queued", "job_id": "discovery_1", "poll_url": "/discovery/status?job_id=1"}
+    return web.json_response(body, status=202)
+
+
+async def results(request: web.Request) -> web.Response:
+    return web.json_response(ready())
+
+
+async def garbage(request: web.Request) -> web.Response:
+    return web.Response(text="<html>oops</html>", content_type="text/html")
+
+
+async def not_a_list(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ready", "candidates": "AAPL,MSFT"})
+
+
+async def nothing_cached(request: web.Request) -> web.Response:
+    return web.json_response({"detail": "no discovery results cached"}, status=404)
+
+
+ROUTES: dict[str, Handler] = {
+    "/slow": slow, "/healthy": healthy, "/degraded": degraded, "/crash": crash,
+    "/gateway": gateway, "/queued": queued, "/results": results, "/garbage": garbage,
+    "/not-a-list": not_a_list, "/last": nothing_cached,
+}  # fmt: skip
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[str]:
+    app = web.Application()
+    for path, handler in ROUTES.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app, handler_cancellation=True)  # a client gone, a handler gone
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def client(platform: str) -> AsyncIterator[PlatformClient]:
+    async with aiohttp.ClientSession() as session:
+        yield PlatformClient(platform, session)
+
+
+HEALTH = [
+    ("/healthy", None, True),
+    ("/degraded", None, False),  # a 503 with a health report is an answer: "degraded"
+    ("/crash", "status", None),
+    ("/gateway", "status", None),  # a 503 without a health report is a failure
+    ("/slow", "timeout", None),
+    ("/garbage", "status", None),
+]
+
+
+@pytest.mark.parametrize(("path", "failure", "is_healthy"), HEALTH, ids=[h[0] for h in HEALTH])
+async def test_health(
+    client: PlatformClient, path: str, failure: str | None, is_healthy: bool | None
+) -> None:
+    result = await client.health(path, 0.5)
+    assert result.failure == failure
+    assert result.healthy is is_healthy
+    if failure == "timeout":
+        assert result.duration_seconds >= 0.5
+        assert result.http_status is None
+
+
+DISCOVERY = [
+    ("/results", "ready", None, 6),
+    ("/queued", "queued", None, 0),  # 202 is "queued", not down
+    ("/crash", None, "status", 0),
+    ("/garbage", None, "status", 0),
+    ("/not-a-list", None, "status", 0),
+    ("/slow", None, "timeout", 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "state", "failure", "count"), DISCOVERY, ids=[d[0] for d in DISCOVERY]
+)
+async def test_discovery(
+    client: PlatformClient, path: str, state: str | None, failure: str | None, count: int
+) -> None:
+    result = await client.discovery(path, 0.5)
+    assert result.state == state
+    assert result.failure == failure
+    assert len(result.payload.candidates if result.payload else ()) == count
+
+
+async def test_routes(client: PlatformClient) -> None:
+    found = {r.route: r.up for r in await client.routes(("/healthy", "/crash", "/last",
+                                                            "/absent", "/slow"), 0.5)}  # fmt: skip
+    assert found == {
+        "/healthy": True,
+        "/crash": True,  # it exists, broken or not
+        "/last": True,  # a 404 about a resource ("no results cached"): the route exists
+        "/absent": False,  # the framework's bare 404
+        "/slow": False,  # no answer
+    }
+
+
+async def test_timeouts_are_counted_with_their_reason(platform: str) -> None:
+    config = ExporterConfig.model_validate({
+        "platform": {"url": platform, "health_path": "/slow", "discovery_path": "/queued"},
+        "probes": {"health": {"interval_seconds": 1, "timeout_seconds": 0.3}},
+    })  # fmt: skip
+    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, conn)
+        await prober.run_once()
+        await prober.run_probe("health")
+    conn.close()
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(prober))
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("amc_api_probes_total", route="health") == 2.0
+    assert value("amc_api_probe_failures_total", route="health", reason="timeout") == 2.0
+    assert value("amc_api_probe_failures_total", route="discovery", reason="timeout") == 0.0
+    assert value("amc_exporter_probe_errors_total", probe="health") == 2.0
+    assert value("amc_api_up") == 1.0  # the discovery route answered (202)
+    assert value("amc_discovery_candidates") == 0.0
