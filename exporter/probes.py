@@ -6,6 +6,7 @@ verification steps import it; never copy it)::
     from exporter.config import ExporterConfig, load_config
     from exporter.probes import probe_once
 
+    config = load_config(path_or_none).with_overrides(platform_url=url, redis_url=redis_url)
     snapshot = await probe_once(config, redis_client=client)   # or redis_client=None
     snapshot.status, snapshot.discovery.candidates, snapshot.routes_missing
     snapshot.model_dump(mode="json")                           # JSON-ready dict
@@ -14,7 +15,9 @@ verification steps import it; never copy it)::
 within its configured timeout, and returns an ``exporter.snapshot.Snapshot``. It never raises
 for the platform's sake: an unreachable API or Redis shows as ``api_up``/``redis_up`` False.
 ``redis_client`` is a synchronous ``redis.Redis`` (what RQ uses); when None, one is made from
-``config.redis`` with its socket timeout, and closed afterwards.
+``config.redis`` with its socket timeout, and closed afterwards. ``snapshot.routes_up`` is the
+verdict per expected route: a route is missing when it is unanswered or answers the framework's
+bare 404, not when it answers a 404 about its resource ("no discovery results cached").
 
 ``Prober`` is the long-running form the exporter's server uses: ``await prober.run()`` loops
 each probe forever; ``prober.snapshot()`` derives the current view without any I/O.
