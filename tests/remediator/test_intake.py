@@ -214,3 +214,22 @@ async def test_resolved_alert_closes_its_episode_and_records_mttr_once(
     assert registry.get_sample_value("amc_remediator_alert_resolution_seconds_count", labels) == 1
     assert registry.get_sample_value("amc_remediator_alert_resolution_seconds_sum", labels) == 1200
     assert store.stats() == {"resolution_sum": 1200.0, "resolution_count": 1.0}
+
+
+async def test_nothing_from_the_payload_becomes_a_parameter(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+) -> None:
+    config = make_config(
+        alerts={"QualityDrop": "VALIDATE_ALGORITHMS"},
+        commands={"VALIDATE_ALGORITHMS": {"parameters": {"apply_best": False}}},
+    )
+    store = store_factory(config)
+    intake, _ = make_intake(store, clock)
+    hostile = alert("QualityDrop", apply_best="true; rm -rf /", strategy="$(reboot)")
+    hostile["annotations"] = {"params": '{"apply_best": true}'}
+    outcomes = await intake.process(parse_message(body(hostile)))
+    record = store.get_execution(outcomes[0].execution_id or "")
+    assert record is not None
+    assert record.params == {"apply_best": False}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.remediator.conftest import alert, message
+from tests.remediator.conftest import TOKEN, alert, message
 from tests.remediator.stack import call, start_serve, start_worker, wait_final, write_config
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
@@ -197,3 +197,24 @@ def test_run_cli_waits_and_reports_the_outcome(
     )
     assert proc.returncode == 1
     assert "unknown parameters ['pattern']" in proc.stderr
+
+
+def test_decisions_are_in_the_json_log_and_the_token_never_is(
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    base = start_serve(services, config, redis_url)
+    worker = start_worker(services, config, redis_url)
+    status, reply = call("POST", f"{base}/webhook", message(alert("CacheStale")))
+    assert status == 200
+    wait_final(base, reply["decisions"][0]["execution_id"])
+    assert call("POST", f"{base}/webhook", message(alert("CacheStale")), token="wrong")[0] == 401
+    serve_log = next(tmp_path.glob("serve-*.log")).read_text()
+    entries = [json.loads(line) for line in serve_log.splitlines() if line.startswith("{")]
+    audited = [e["audit"] for e in entries if "audit" in e]
+    assert [a["reason"] for a in audited if a["event"] == "decision"] == ["enqueued"]
+    assert all(e["level"] in {"debug", "info", "warning", "error"} for e in entries)
+    worker_log = worker.log_path.read_text()
+    assert '"execution_finished"' in worker_log
+    for text in (serve_log, worker_log):
+        assert TOKEN not in text
