@@ -17,6 +17,7 @@ from remediator.alerts import parse_message
 from remediator.commands.catalog import CATALOG
 from remediator.errors import NotFound, PayloadError, StoreUnavailable
 from remediator.intake import Intake, submit
+from remediator.records import Status
 from remediator.store import Store, dumps
 
 T = TypeVar("T")
@@ -111,6 +112,12 @@ def _limit(request: web.Request, default: int = 50, most: int = 1000) -> int:
 async def list_executions(request: web.Request) -> web.Response:
     """Execution records, newest first; filters: command, status, limit."""
     query = request.query
+    status = query.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        raise PayloadError("status", f"must be one of {', '.join(s.value for s in Status)}", status)
+    command = query.get("command")
+    if command is not None and command not in CATALOG:
+        raise PayloadError("command", "not a catalog command", command)
     records = await blocking(
         request,
         request.app[STORE].list_executions,

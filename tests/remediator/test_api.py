@@ -159,8 +159,10 @@ async def test_manual_run_and_execution_records(make_client: MakeClient) -> None
     resp = await client.get("/api/v1/executions/nope", headers=AUTH)
     assert resp.status == 404
     assert (await resp.json())["error"] == "not_found"
-    resp = await client.get("/api/v1/executions?limit=0", headers=AUTH)
-    assert resp.status == 400
+    for bad in ("limit=0", "limit=x", "status=done", "command=REBOOT"):
+        resp = await client.get(f"/api/v1/executions?{bad}", headers=AUTH)
+        assert resp.status == 400, bad
+        assert (await resp.json())["detail"]["field"] == bad.split("=")[0]
 
 
 async def test_manual_run_errors(make_client: MakeClient) -> None:
