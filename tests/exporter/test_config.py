@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,18 @@ def test_a_bad_flag_value_exits_non_zero() -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "redis.url: must be a redis://" in done.stderr
+
+
+def test_a_listen_address_in_use_exits_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [script("amc-exporter"), "--listen", f"127.0.0.1:{port}",
+             "--platform-url", "http://127.0.0.1:9", "--redis-url", "redis://127.0.0.1:9/0"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"amc-exporter: cannot listen on 127.0.0.1:{port}: "), done.stderr
