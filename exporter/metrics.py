@@ -2,6 +2,15 @@
 
 Metric names, labels and meanings are the contract of DESIGN.md section 4. Every label value
 comes from a fixed set or from configuration (routes, queues): never one per job or worker.
+
+What is absent, and when (nothing stale is shown as current):
+- status, ``amc_api_up``: until the first health or discovery probe has finished;
+- candidates, response time: until the first discovery probe has finished or runs (a probe
+  still in flight counts as at least as slow as it has been waiting);
+- quality score: while there are no candidates; integrity checks: until results first came
+  (``amc_data_mock_suspected`` is 0 then); they stay with the latest results users could get;
+- ``amc_component_up``: while the latest ``/health`` probe got no health report;
+- queue, worker, heartbeat, cache and memory gauges: while the latest Redis read failed.
 """
 
 from __future__ import annotations
