@@ -98,7 +98,12 @@ def test_redis_stopped_gives_503_and_the_alert_runs_once_after_it_returns(
 
 
 def test_a_runaway_step_is_killed_and_marked_timed_out(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, silent_port: int
+    services: Services,
+    tmp_path: Path,
+    token_file: Path,
+    redis_url: str,
+    redis: redis_lib.Redis,
+    silent_port: int,
 ) -> None:
     config = write_config(
         tmp_path,
@@ -118,7 +123,7 @@ def test_a_runaway_step_is_killed_and_marked_timed_out(
 
 
 def test_failures_are_retried_with_backoff(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
 ) -> None:
     config = write_config(
         tmp_path,
@@ -178,7 +183,7 @@ def test_resolved_alerts_record_mttr_and_time_to_remediate(
 
 
 def test_run_cli_waits_and_reports_the_outcome(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
 ) -> None:
     config = write_config(tmp_path, token_file, redis_url)
     start_worker(services, config, redis_url)
@@ -200,7 +205,7 @@ def test_run_cli_waits_and_reports_the_outcome(
 
 
 def test_decisions_are_in_the_json_log_and_the_token_never_is(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str
+    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
 ) -> None:
     config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
     base = start_serve(services, config, redis_url)
