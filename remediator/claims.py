@@ -58,7 +58,8 @@ end
 return 1
 """
 
-# MTTR is recorded by the first resolution of an episode only (repeats and HA twins).
+# MTTR is recorded by the first resolution of an episode only (repeats and HA twins); the
+# audit entry carries the resolution time and, for a remediated episode, time to remediate.
 CLOSE_EPISODE = """
 local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
@@ -67,8 +68,20 @@ if first then
   redis.call('HINCRBYFLOAT', KEYS[4], 'resolution_sum', ARGV[4])
   redis.call('HINCRBY', KEYS[4], 'resolution_count', 1)
 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', 'decision', 'data', ARGV[6])
-return {first and 1 or 0, redis.call('HGETALL', KEYS[3])}
+local flat = redis.call('HGETALL', KEYS[3])
+local episode = {}
+for i = 1, #flat, 2 do episode[flat[i]] = flat[i + 1] end
+local entry = cjson.decode(ARGV[6])
+entry['first'] = first and true or false
+entry['command'] = episode['command']
+entry['execution_id'] = episode['execution_id']
+if episode['remediated_at'] and episode['starts_at'] then
+  entry['time_to_remediate_seconds'] =
+    tonumber(episode['remediated_at']) - tonumber(episode['starts_at'])
+end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', 'decision',
+           'data', cjson.encode(entry))
+return {first and 1 or 0, flat}
 """
 
 

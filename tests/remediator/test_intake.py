@@ -233,3 +233,25 @@ async def test_nothing_from_the_payload_becomes_a_parameter(
     record = store.get_execution(outcomes[0].execution_id or "")
     assert record is not None
     assert record.params == {"apply_best": False}
+
+
+async def test_the_resolution_audit_entry_has_mttr_and_time_to_remediate(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config(alerts={"CacheStale": "FLUSH_REDIS"}))
+    clock.now = ts("2026-11-25T12:05:00Z")
+    intake, _ = make_intake(store, clock)
+    assert await post(intake, alert("CacheStale")) == ["enqueued"]
+    assert run_jobs(store, clock)
+    resolved = alert("CacheStale", status="resolved", ends_at="2026-11-25T12:20:00Z")
+    assert await post(intake, resolved) == ["resolved"]
+    (entry,) = audit.read(redis, 10, event="decision", reason="resolved")
+    assert entry["resolution_seconds"] == 1200
+    assert entry["time_to_remediate_seconds"] == 300
+    assert entry["command"] == "FLUSH_REDIS"
+    assert entry["first"] is True
+    assert entry["execution_id"].startswith("alert-")
