@@ -4,8 +4,10 @@ Runs a real redis-server, the real ``amc-remediator serve`` (and ``worker`` for 
 part) on free ports, and drives them with an aiohttp client in this process:
 
 1. intake of distinct alerts at concurrency 1 and 50: every request's decisions are durable
-   in Redis before the reply (dry-run, so each alert takes its own claim in a WATCH/MULTI
-   transaction: the enqueue path without the RQ job);
+   in Redis before the reply (dry-run, so each alert takes its own claim with SET NX and
+   records its episode and audit entry: the path of every decision but ``enqueued``, which
+   adds the RQ job in a WATCH/MULTI transaction once per episode); then the same load
+   spread over two serve replicas on one Redis;
 2. a storm of 10,000 copies of one alert at concurrency 50: exactly one execution;
 3. decision latency, from the client sending the webhook to the worker starting the job.
 
@@ -60,8 +62,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def drive(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
-    """Post every body with ``concurrency`` requests in flight; latencies in ms."""
+async def drive(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    """Post every body with ``concurrency`` requests in flight (client i posts to
+    ``urls[i % len(urls)]``); latencies in ms."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -72,7 +75,7 @@ async def drive(url: str, bodies: list[bytes], concurrency: int) -> dict[str, An
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
-        async def client() -> None:
+        async def client(url: str) -> None:
             while not queue.empty():
                 body = queue.get_nowait()
                 started = time.perf_counter()
@@ -84,7 +87,7 @@ async def drive(url: str, bodies: list[bytes], concurrency: int) -> dict[str, An
                     decisions[d["decision"]] = decisions.get(d["decision"], 0) + 1
 
         began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(urls[i % len(urls)]) for i in range(concurrency)))
         elapsed = time.perf_counter() - began
     return {
         "requests": len(bodies),
@@ -157,6 +160,50 @@ def row(label: str, ours: dict[str, Any], peer: dict[str, float] | None) -> str:
     )
 
 
+def intake(tmp: Path, redis_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Distinct alerts at concurrency 1 and 50 on one serve process, then on two replicas."""
+    results: dict[str, Any] = {}
+    bases, services = [], []
+    for _ in range(2):
+        base, serve, _ = start_remediator(tmp, redis_url, dry_run=True)
+        bases.append(f"{base}/webhook")
+        services.append(serve)
+    offset = 0
+    try:
+        for key, urls, concurrency in (
+            ("c1", bases[:1], 1), ("c50", bases[:1], 50), ("c50x2", bases, 50)
+        ):  # fmt: skip
+            count = args.requests // 2 if concurrency == 1 else args.requests
+            bodies = [notification(alert(offset + n)) for n in range(count)]
+            offset += count
+            uvloop.run(drive(urls, bodies[:200], concurrency))  # warm up
+            results[key] = uvloop.run(drive(urls, bodies[200:], concurrency))
+    finally:
+        for service in services:
+            service.stop()
+    return results
+
+
+def storm_and_latency(
+    tmp: Path, redis_url: str, conn: redis.Redis, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One alert 10,000 times (one execution), then webhook-to-job-start latency."""
+    base, serve, path = start_remediator(tmp, redis_url, dry_run=False)
+    argv = [script("amc-remediator"), "worker", "--config", str(path), "--redis-url", redis_url]
+    worker = Service(argv, tmp / "worker.log")
+    try:
+        worker.start()
+        storm = [notification(alert(424242))] * args.storm
+        results: dict[str, Any] = {"storm": uvloop.run(drive([f"{base}/webhook"], storm, 50))}
+        wait_for(lambda: execution_count(conn) >= 1, 10, "the storm's execution")
+        results["storm_executions"] = execution_count(conn)
+        results["latency"] = uvloop.run(latency(base, conn, args.latency_samples))
+    finally:
+        worker.stop()
+        serve.stop()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
@@ -167,35 +214,11 @@ def main() -> None:
     server = RedisServer()
     server.start()
     conn = redis.Redis.from_url(server.url)
-    services: list[Service] = []
     try:
-        base, serve, _ = start_remediator(tmp, server.url, dry_run=True)
-        services.append(serve)
-        results: dict[str, Any] = {}
-        offset = 0
-        for concurrency in (1, 50):
-            count = args.requests if concurrency == 50 else args.requests // 2
-            bodies = [notification(alert(offset + n)) for n in range(count)]
-            offset += count
-            uvloop.run(drive(f"{base}/webhook", bodies[:200], concurrency))  # warm up
-            results[f"c{concurrency}"] = uvloop.run(
-                drive(f"{base}/webhook", bodies[200:], concurrency)
-            )
-        serve.stop()
+        results = intake(tmp, server.url, args)
         conn.flushall()
-        base, serve, path = start_remediator(tmp, server.url, dry_run=False)
-        services.append(serve)
-        argv = [script("amc-remediator"), "worker", "--config", str(path)]
-        worker = Service([*argv, "--redis-url", server.url], tmp / "worker.log")
-        services.append(worker.start())
-        storm = [notification(alert(424242))] * args.storm
-        results["storm"] = uvloop.run(drive(f"{base}/webhook", storm, 50))
-        wait_for(lambda: execution_count(conn) >= 1, 10, "the storm's execution")
-        results["storm_executions"] = execution_count(conn)
-        results["latency"] = uvloop.run(latency(base, conn, args.latency_samples))
+        results.update(storm_and_latency(tmp, server.url, conn, args))
     finally:
-        for service in reversed(services):
-            service.stop()
         conn.close()
         server.cleanup()
     report(results)
@@ -206,8 +229,9 @@ def report(results: dict[str, Any]) -> None:
           f"{'peer r/s':>8} {'peer p99':>9}")  # fmt: skip
     print(row("distinct alerts, concurrency 1", results["c1"], PEER[1]))
     print(row("distinct alerts, concurrency 50", results["c50"], PEER[50]))
+    print(row("  same, two serve replicas", results["c50x2"], PEER[50]))
     print(row("storm of one alert, concurrency 50", results["storm"], None))
-    for key in ("c1", "c50", "storm"):
+    for key in ("c1", "c50", "c50x2", "storm"):
         print(
             f"  {key}: statuses {results[key]['statuses']}, decisions {results[key]['decisions']}"
         )

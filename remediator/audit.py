@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from remediator.logs import RawJson
+
 log = logging.getLogger(__name__)
 
 AUDIT_KEY = "amc:remediator:audit"
@@ -21,9 +23,11 @@ def append(pipe: redis.client.Pipeline, event: str, fields: dict[str, Any], max_
     log_entry(event, entry)
 
 
-def log_entry(event: str, entry: dict[str, Any]) -> None:
-    """The audit entry's copy in the JSON log."""
-    log.info("audit %s", event, extra={"audit": entry})
+def log_entry(event: str, entry: dict[str, Any] | str) -> None:
+    """The audit entry's copy in the JSON log (``entry`` may be its JSON text already)."""
+    if log.isEnabledFor(logging.INFO):
+        value = RawJson(entry) if isinstance(entry, str) else entry
+        log.info("audit %s", event, extra={"audit": value})
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:

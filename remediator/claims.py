@@ -229,12 +229,12 @@ class Claims:
                 {"event": "circuit_opened", "command": decision.command, "until": now + seconds,
                  "alertname": alert.alertname, "ts": now}
             )  # fmt: skip
+        entry = json.dumps({"event": "decision", **fields})
         args: list[str | int | float] = [
             mode, decision.reason.value, cfg.dedup_ttl_seconds,
             alert.alertname, alert.fingerprint, alert.starts_at.timestamp(), now,
             decision.command or "", decision.reason.value, alert.dedup_key,
-            cfg.retention.audit_max_len, json.dumps({"event": "decision", **fields}),
-            until, seconds, opened,
+            cfg.retention.audit_max_len, entry, until, seconds, opened,
         ]  # fmt: skip
         names = [
             keys.claim(alert.dedup_key), keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE,
@@ -242,9 +242,9 @@ class Claims:
         ]  # fmt: skip
         if not await self.pipeliner.call(self._commit, names, args):
             return False
-        audit.log_entry("decision", {"event": "decision", **fields})
+        audit.log_entry("decision", entry)
         if opened:
-            audit.log_entry("circuit_opened", json.loads(opened))
+            audit.log_entry("circuit_opened", opened)
         return True
 
     async def close_episode(self, alert: Alert, now: float) -> tuple[bool, dict[str, str]]:

@@ -10,6 +10,12 @@ from typing import Any
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
+class RawJson(str):
+    """A value that is already JSON: put in the line as it is, not encoded again."""
+
+    __slots__ = ()
+
+
 class JsonFormatter(logging.Formatter):
     """Render a record as one JSON object."""
 
@@ -21,12 +27,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        raw = []
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            if isinstance(value, RawJson):
+                raw.append(f", {json.dumps(key)}: {value}")
+            else:
                 data[key] = value
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+        text = json.dumps(data, default=str)
+        return text[:-1] + "".join(raw) + "}" if raw else text
 
 
 def setup(level: str = "INFO") -> None:
