@@ -1,24 +1,14 @@
-# The two commands of the README:
-#   make demo   set up, then run the whole system (the local stack)
-#   make test   set up, then run linters, type checks and the test suite
-VENV ?= .venv
-BIN := $(VENV)/bin
-
-.PHONY: setup test lint demo bench clean
+# Shortcuts for the README's two commands (which need no make themselves).
+.PHONY: setup test demo clean
 
 setup:
 	scripts/setup.sh
 
-lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+test:
+	scripts/test.sh
 
-test: lint
-	$(BIN)/pytest
-
-demo: setup
-	$(BIN)/amc-sandbox up
+demo:
+	scripts/demo.sh
 
 clean:
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache

@@ -10,11 +10,11 @@ from typing import Any
 from aiohttp import web
 from redis import Redis
 
-from sandbox.api import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.config import STRATEGIES
+from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.control import FaultControl
 from sandbox.discovery import active_strategy
-from sandbox.errors import FaultError
+from sandbox.errors import FaultConflict, FaultError
 from sandbox.keys import INBOX_KEY, RUNTIME_CONFIG_KEY
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ async def set_fault(request: web.Request) -> web.Response:
     options = await _json_body(request)
     try:
         result = await blocking(_control(request).set, request.match_info["name"], options)
+    except FaultConflict as exc:
+        return _error(409, str(exc))
     except FaultError as exc:
         status = 404 if str(exc).startswith("unknown fault") else 400
         return _error(status, str(exc))

@@ -5,32 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from aiohttp import web
-from redis import Redis, RedisError
+from redis import RedisError
 from rq.job import Job
 
 from sandbox import platform
-from sandbox.config import STRATEGIES, SandboxConfig
-from sandbox.faults import ApiFaults
+from sandbox.config import STRATEGIES
+from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
-
-CONFIG = web.AppKey("config", SandboxConfig)
-REDIS = web.AppKey("redis", Redis)
-API_FAULTS = web.AppKey("api_faults", ApiFaults)
 PREFIXES = ("/discovery", "/api/discovery")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a blocking Redis/RQ operation off the event loop."""
-    return await asyncio.to_thread(partial(fn, *args, **kwargs))
 
 
 def _json_error(status: int, detail: Any) -> web.Response:
@@ -39,10 +28,12 @@ def _json_error(status: int, detail: Any) -> web.Response:
 
 @web.middleware
 async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Apply the API-process faults to the platform's routes (never to /admin)."""
+    """Apply the API-process faults to the platform's routes (never to /admin or a 404)."""
     faults = request.app[API_FAULTS]
-    if not request.path.startswith("/admin"):
-        if faults.should_fail():
+    route = request.match_info.route.resource
+    path = route.canonical if route is not None else None
+    if path is not None and not path.startswith("/admin"):
+        if faults.should_fail(path):
             log.error("Exception in ASGI application: RuntimeError: injected api_errors fault")
             return _json_error(faults.error_status, "Internal Server Error")
         if faults.latency_seconds > 0 and request.path.startswith(PREFIXES):
@@ -128,7 +119,7 @@ async def trigger(request: web.Request, prefix: str) -> web.Response:
 async def discovery_health(request: web.Request) -> web.Response:
     """The discovery subsystem: worker heartbeat, queue and cache."""
     conn = request.app[REDIS]
-    workers = await blocking(platform.worker_health, conn)
+    workers = await blocking(platform.worker_health, conn, request.app[CONFIG])
     cached = await blocking(platform.cached_results, conn)
     healthy = workers["alive"] and cached is not None
     body = {
@@ -167,7 +158,9 @@ def emergency(action: Callable[..., Any], *with_config: bool) -> Handler:
 
 async def worker_health(request: web.Request) -> web.Response:
     """Workers of the discovery queue and the heartbeat."""
-    return web.json_response(await blocking(platform.worker_health, request.app[REDIS]))
+    return web.json_response(
+        await blocking(platform.worker_health, request.app[REDIS], request.app[CONFIG])
+    )
 
 
 def add_routes(app: web.Application) -> None:
@@ -190,26 +183,3 @@ def add_routes(app: web.Application) -> None:
         }
         for action, handler in actions.items():
             app.router.add_post(f"{prefix}/emergency/{action}", handler)
-
-
-def create_app(config: SandboxConfig, conn: Redis | None = None) -> web.Application:
-    """The sandbox API; ``conn`` defaults to a client of ``config.redis_url``."""
-    from sandbox import admin  # admin builds on this module's keys and helpers
-
-    app = web.Application(middlewares=[faults_middleware])
-    app[CONFIG] = config
-    app[API_FAULTS] = ApiFaults()
-    client = conn or Redis.from_url(
-        config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
-    )
-    app[REDIS] = client
-
-    async def close_redis(_: web.Application) -> AsyncIterator[None]:
-        yield
-        if conn is None:
-            client.close()
-
-    app.cleanup_ctx.append(close_redis)
-    add_routes(app)
-    admin.add_routes(app)
-    return app

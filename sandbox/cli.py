@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 from aiohttp import web
+from redis import RedisError
 
 from sandbox.accesslog import UvicornAccessLogger
 from sandbox.config import STRATEGIES, SandboxConfig, load_config
@@ -68,14 +69,17 @@ def main() -> None:
 @config_options
 def serve(config_path: Path | None, **flags: Any) -> None:
     """Run the platform's HTTP API."""
-    from sandbox.api import create_app
+    from sandbox.server import create_app
 
     config = _load(config_path, **flags)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-    web.run_app(
-        create_app(config), host=config.host, port=config.port, print=None,
-        access_log_class=UvicornAccessLogger, access_log=logging.getLogger("uvicorn.access"),
-    )  # fmt: skip
+    try:
+        web.run_app(
+            create_app(config), host=config.host, port=config.port, print=None,
+            access_log_class=UvicornAccessLogger, access_log=logging.getLogger("uvicorn.access"),
+        )  # fmt: skip
+    except OSError as exc:
+        fail(f"cannot listen on {config.listen}: {exc.strerror or exc}", code=1)
 
 
 @main.command()
@@ -88,7 +92,10 @@ def worker(config_path: Path | None, name: str | None, burst: bool, **flags: Any
 
     config = _load(config_path, **flags)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run_worker(config, name=name, burst=burst)
+    try:
+        run_worker(config, name=name, burst=burst)
+    except RedisError as exc:
+        fail(f"redis at {config.redis_url}: {exc}", code=1)
 
 
 api_url_option = click.option(
@@ -107,7 +114,11 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        fail(json.loads(exc.read() or b"{}").get("error", str(exc)), code=1)
+        try:
+            body = json.loads(exc.read() or b"{}")
+        except ValueError:
+            body = {}
+        fail(str(body.get("error") or body.get("detail") or exc), code=1)
     except OSError as exc:
         fail(f"cannot reach the sandbox API at {url}: {exc}", code=1)
 
@@ -191,9 +202,15 @@ def fault_list(api_url: str, as_json: bool) -> None:
 @click.option("--write-only", is_flag=True, help="Write the configurations and exit.")
 def up(run_dir: Path, write_only: bool, **settings: Any) -> None:
     """Run the whole loop on this machine under supervisord (in the foreground)."""
-    from sandbox.render import StackSettings
-    from sandbox.stack import binary, write_stack
+    from sandbox.render import StackSettings, binary
+    from sandbox.stack import write_stack
 
+    ports = {name: port for name, port in settings.items() if name.endswith("_port")}
+    for name, port in ports.items():
+        if not 1024 <= port <= 65535:
+            fail(f"--{name.replace('_', '-')}: expected a port 1024-65535 (got {port})")
+    if len(set(ports.values())) < len(ports):
+        fail(f"ports must differ (got {sorted(ports.values())})")
     stack = StackSettings(run_dir=run_dir.resolve(), **settings)
     try:
         conf = write_stack(stack)

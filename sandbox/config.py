@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from sandbox.errors import ConfigError
 
@@ -35,6 +36,7 @@ class SandboxConfig(BaseModel):
     lock_ttl_seconds: int = Field(240, gt=0)
     job_timeout_seconds: int = Field(900, gt=0)
     heartbeat_interval_seconds: float = Field(30.0, gt=0)
+    heartbeat_alive_seconds: float = Field(180.0, gt=0)
     default_limit: int = Field(50, gt=0, le=500)
     scoring_strategy: Strategy = "hybrid_v1"
 
@@ -50,10 +52,12 @@ class SandboxConfig(BaseModel):
 
     @property
     def host(self) -> str:
+        """The host part of ``listen``."""
         return self.listen.rsplit(":", 1)[0]
 
     @property
     def port(self) -> int:
+        """The port part of ``listen``."""
         return int(self.listen.rsplit(":", 1)[1])
 
 
@@ -77,11 +81,16 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> S
     data: dict[str, Any] = {}
     if path is not None:
         data = _read_yaml(path)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data.update(flags)
     try:
         return SandboxConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source=str(path or "flags"))) from None
+        loc = first_error(exc)["loc"]
+        if loc and loc[0] in flags:  # a bad flag is the flag's fault, not the file's
+            raise ConfigError(describe_validation_error(exc, f"--{str(loc[0]).replace('_', '-')}",
+                                                        with_field=False)) from None  # fmt: skip
+        raise ConfigError(describe_validation_error(exc, str(path or "defaults"))) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -103,12 +112,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def describe_validation_error(exc: ValidationError, source: str) -> str:
+def first_error(exc: ValidationError) -> ErrorDetails:
+    """The error to report: an unknown field first, since it explains the others."""
+    return sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+
+
+def describe_validation_error(exc: ValidationError, source: str, with_field: bool = True) -> str:
     """One line naming the first bad field, its value and what is wrong."""
-    # An unknown field explains the rest (a misspelt name also leaves a required one out).
-    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    err = first_error(exc)
     field = ".".join(str(part) for part in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"{source}: {field}: unknown field"
     message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{source}: {field}: {message} (got {err['input']!r})"
+    where = f"{source}: {field}" if with_field else source
+    return f"{where}: {message} (got {err['input']!r})"

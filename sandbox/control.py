@@ -9,6 +9,7 @@ from redis import Redis
 from sandbox import injections, wedge
 from sandbox.config import SandboxConfig
 from sandbox.discovery import active_strategy
+from sandbox.errors import FaultConflict
 from sandbox.faults import (
     CURES,
     ApiErrorsOptions,
@@ -28,6 +29,7 @@ from sandbox.faults import (
     record,
 )
 from sandbox.keys import CANDIDATES_KEY, STATUS_KEY
+from sandbox.platform import heartbeat_age
 
 SCOPES = {
     FaultName.WORKER_WEDGED: "worker process",
@@ -53,6 +55,10 @@ class FaultControl:
         elif isinstance(parsed, ApiErrorsOptions):
             self.api.error_ratio, self.api.error_status = parsed.ratio, parsed.status
         elif isinstance(parsed, StuckJobsOptions):
+            left = injections.stuck_jobs_left(self.conn)
+            if left:
+                message = f"stuck_jobs: already active ({len(left)} jobs left); clear it first"
+                raise FaultConflict(message)
             detail["jobs"] = injections.inject_stuck_jobs(self.conn, self.config, parsed)
         elif isinstance(parsed, MockDataOptions):
             job_id = injections.write_mock_data(self.conn, self.config, parsed)
@@ -69,9 +75,16 @@ class FaultControl:
         elif fault is FaultName.DATABASE_DOWN:
             record(self.conn, fault, {})
         elif fault is FaultName.WORKER_WEDGED:
-            wedge.request(self.conn)
-            detail["state"] = "requested: the next worker heartbeat takes it"
+            self._require_live_worker()
+            detail.update(wedge.request(self.conn))
         return {"name": fault.value, "options": parsed.model_dump(), **detail}
+
+    def _require_live_worker(self) -> None:
+        age = heartbeat_age(self.conn)
+        fresh = max(3 * self.config.heartbeat_interval_seconds, 5.0)
+        if age is None or age > fresh:
+            seen = "no heartbeat" if age is None else f"heartbeat {age:.0f}s old"
+            raise FaultConflict(f"worker_wedged: no running discovery worker to wedge ({seen})")
 
     def clear(self, name: str) -> dict[str, Any]:
         """Remove a fault by hand; raises FaultError on an unknown name."""

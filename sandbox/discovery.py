@@ -51,6 +51,16 @@ def write_status(
     conn.set(STATUS_KEY, json.dumps(record), ex=config.cache_ttl_seconds)
 
 
+def new_job_id(conn: Redis, prefix: str, ts: float) -> str:
+    """``<prefix>_<ts>``, or ``<prefix>_<ts>_<n>`` when a job already has that id."""
+    base = f"{prefix}_{int(ts)}"
+    job_id, n = base, 1
+    while conn.exists(f"rq:job:{job_id}"):
+        n += 1
+        job_id = f"{base}_{n}"
+    return job_id
+
+
 def run_discovery(limit: int | None = None, strategy: str | None = None) -> dict[str, Any]:
     """The RQ job: score the market with the active strategy and cache the candidates."""
     job = get_current_job()
@@ -65,6 +75,7 @@ def run_discovery(limit: int | None = None, strategy: str | None = None) -> dict
         raise ProviderUnavailable(f"{down[0]}: 503 Service Unavailable")
     if not conn.set(LOCK_KEY, job.id, nx=True, ex=config.lock_ttl_seconds):
         log.warning("discovery %s skipped: %s is held", job.id, LOCK_KEY)
+        write_status(conn, config, "skipped", job.id, reason="locked")
         return {"status": "skipped", "reason": "locked", "job_id": job.id}
     try:
         return _discover(conn, config, job.id, limit, strategy)

@@ -13,5 +13,9 @@ class FaultError(SandboxError):
     """A fault name or its options are invalid."""
 
 
+class FaultConflict(FaultError):
+    """A fault cannot be set in the platform's present state (already active, no worker)."""
+
+
 class ProviderUnavailable(SandboxError):
     """A market-data provider did not answer (the ``provider_down`` fault)."""

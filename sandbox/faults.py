@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -38,7 +38,7 @@ class FaultName(StrEnum):
 
 
 class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class NoOptions(_Options):
@@ -48,8 +48,8 @@ class NoOptions(_Options):
 class StuckJobsOptions(_Options):
     """Orphaned started jobs of a dead worker and a backdated backlog of queued jobs."""
 
-    jobs: int = Field(3, ge=0, le=100_000)
-    orphans: int = Field(2, ge=0, le=1_000)
+    jobs: int = Field(3, ge=0, le=10_000)
+    orphans: int = Field(2, ge=0, le=100)
     age_seconds: float = Field(3600.0, gt=0)
 
 
@@ -167,14 +167,12 @@ class ApiFaults:
     latency_seconds: float = 0.0
     error_ratio: float = 0.0
     error_status: int = 500
-    latency_since: float = 0.0
-    errors_since: float = 0.0
-    _seen: int = 0
+    _seen: dict[str, int] = field(default_factory=dict)
 
-    def should_fail(self) -> bool:
-        """Deterministically fail ``error_ratio`` of the requests counted so far."""
+    def should_fail(self, route: str) -> bool:
+        """Deterministically fail ``error_ratio`` of the requests to ``route`` so far."""
         if self.error_ratio <= 0:
             return False
-        before = int(self._seen * self.error_ratio)
-        self._seen += 1
-        return int(self._seen * self.error_ratio) > before
+        seen = self._seen.get(route, 0)
+        self._seen[route] = seen + 1
+        return int((seen + 1) * self.error_ratio) > int(seen * self.error_ratio)

@@ -15,44 +15,45 @@ from rq.job import Job
 from rq.utils import utcformat
 
 from sandbox.config import SandboxConfig
-from sandbox.discovery import write_status
+from sandbox.discovery import new_job_id, write_status
 from sandbox.faults import FaultName, MockDataOptions, StuckJobsOptions, forget, read, record
-from sandbox.keys import CANDIDATES_KEY, DISCOVERY_QUEUE, LOCK_KEY, STATUS_KEY
-
-JOB_FUNC = "sandbox.discovery.run_discovery"
+from sandbox.keys import CANDIDATES_KEY, DISCOVERY_QUEUE, JOB_FUNC, LOCK_KEY, STATUS_KEY
 
 
 def inject_stuck_jobs(conn: Redis, config: SandboxConfig, options: StuckJobsOptions) -> list[str]:
     """Leave started jobs of a worker that died and a backlog queued ``age_seconds`` ago."""
-    now = time.time()
-    first = int(now - options.age_seconds)
+    first = time.time() - options.age_seconds
     dead_worker = f"amc-discovery-worker.{uuid.uuid4().hex[:8]}"
     queue = Queue(DISCOVERY_QUEUE, connection=conn)
-    orphans = [_orphan(conn, config, queue, f"discovery_{first - i}", dead_worker)
-               for i in range(options.orphans)]  # fmt: skip
+    orphans = [_orphan(conn, config, queue, first, dead_worker) for _ in range(options.orphans)]
     if orphans:
         conn.set(LOCK_KEY, orphans[0], ex=config.lock_ttl_seconds)
     step = options.age_seconds / max(options.jobs, 1)
     backlog = []
     for i in range(options.jobs):
-        ts = first + int(i * step)
-        job = queue.enqueue_call(
-            JOB_FUNC, job_id=f"discovery_{ts}_{i}", timeout=config.job_timeout_seconds
-        )
-        conn.hset(job.key, "enqueued_at", utcformat(datetime.fromtimestamp(ts, UTC)))
+        ts = first + i * step
+        job_id = new_job_id(conn, "discovery", ts)
+        job = queue.enqueue_call(JOB_FUNC, job_id=job_id, timeout=config.job_timeout_seconds)
+        conn.hset(job.key, "enqueued_at", _utc(ts))
         backlog.append(job.id)
-    record(
-        conn, FaultName.STUCK_JOBS, {"orphans": orphans, "backlog": backlog, "worker": dead_worker}
-    )
+    injected = {"orphans": orphans, "backlog": backlog, "worker": dead_worker}
+    record(conn, FaultName.STUCK_JOBS, injected)
     return orphans + backlog
 
 
-def _orphan(conn: Redis, config: SandboxConfig, queue: Queue, job_id: str, worker: str) -> str:
+def _utc(ts: float) -> str:
+    return utcformat(datetime.fromtimestamp(ts, UTC))
+
+
+def _orphan(conn: Redis, config: SandboxConfig, queue: Queue, ts: float, worker: str) -> str:
+    # The same RQ calls a worker makes when it starts a job; then the worker "dies".
+    job_id = new_job_id(conn, "discovery", ts)
     job = queue.create_job(JOB_FUNC, job_id=job_id, timeout=config.job_timeout_seconds)
     job.save()
     with conn.pipeline() as pipe:
         Execution.create(job, ttl=config.job_timeout_seconds, pipeline=pipe, worker_name=worker)
         job.prepare_for_execution(worker, pipeline=pipe)
+        pipe.hset(job.key, mapping={"enqueued_at": _utc(ts), "started_at": _utc(ts)})
         pipe.execute()
     return job.id
 

@@ -5,6 +5,9 @@ from typing import Final
 DISCOVERY_QUEUE: Final = "amc_discovery"
 """The RQ queue of discovery jobs."""
 
+JOB_FUNC: Final = "sandbox.discovery.run_discovery"
+"""The discovery job's function, as RQ imports it in the worker."""
+
 CANDIDATES_KEY: Final = "amc:discovery:candidates:v2"
 """Latest discovery results (JSON), kept for ``cache_ttl_seconds``."""
 
@@ -24,8 +27,8 @@ RUNTIME_CONFIG_KEY: Final = "amc:sandbox:config"
 FAULTS_KEY: Final = "amc:sandbox:faults"
 """Hash of the faults that live in Redis: name -> JSON record."""
 
-WEDGE_REQUESTS_KEY: Final = "amc:sandbox:faults:worker_wedged:requests"
-"""List of pending ``worker_wedged`` injections; a worker takes one into its memory."""
+WEDGE_REQUEST_KEY: Final = "amc:sandbox:faults:worker_wedged:request"
+"""A pending ``worker_wedged`` injection; a running worker takes it into its memory."""
 
 WEDGE_HOLDERS_KEY: Final = "amc:sandbox:faults:worker_wedged:holder:"
 """Prefix of the leases of wedged worker processes (refreshed while the process lives)."""

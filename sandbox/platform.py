@@ -14,13 +14,20 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from sandbox.config import SandboxConfig
-from sandbox.discovery import write_status
+from sandbox.discovery import new_job_id, write_status
 from sandbox.faults import MockDataOptions, database_down, providers_down
 from sandbox.injections import write_mock_data
-from sandbox.keys import CANDIDATES_KEY, DISCOVERY_QUEUE, HEARTBEAT_KEY, LOCK_KEY, STATUS_KEY
+from sandbox.keys import (
+    CANDIDATES_KEY,
+    DISCOVERY_QUEUE,
+    HEARTBEAT_KEY,
+    JOB_FUNC,
+    LOCK_KEY,
+    STATUS_KEY,
+)
 
-JOB_FUNC = "sandbox.discovery.run_discovery"
-HEARTBEAT_ALIVE_SECONDS = 180.0
+WORKER_ALIVE_SECONDS = 120.0
+"""An RQ worker busy with a job heart-beats every 30 s; silent this long, it is dead."""
 UNFINISHED = ("queued", "started", "deferred", "scheduled")
 
 
@@ -37,17 +44,11 @@ def enqueue_discovery(
     conn: Redis, config: SandboxConfig, prefix: str, limit: int | None = None,
     strategy: str | None = None,
 ) -> Job:  # fmt: skip
-    """Queue a discovery job ``<prefix>_<ts>``; an unfinished job of that id is reused."""
-    job_id = f"{prefix}_{int(time.time())}"
-    try:
-        existing = Job.fetch(job_id, connection=conn)
-        if existing.get_status() in UNFINISHED:
-            return existing
-    except NoSuchJobError:
-        pass
+    """Queue a discovery job ``<prefix>_<ts>`` and record it as the pending one."""
     queue = Queue(DISCOVERY_QUEUE, connection=conn)
     job = queue.enqueue_call(
-        JOB_FUNC, kwargs={"limit": limit, "strategy": strategy}, job_id=job_id,
+        JOB_FUNC, kwargs={"limit": limit, "strategy": strategy},
+        job_id=new_job_id(conn, prefix, time.time()),
         timeout=config.job_timeout_seconds, result_ttl=config.cache_ttl_seconds,
     )  # fmt: skip
     write_status(conn, config, "queued", job.id)
@@ -128,7 +129,7 @@ def components(conn: Redis) -> dict[str, dict[str, Any]]:
     }
 
 
-def worker_health(conn: Redis) -> dict[str, Any]:
+def worker_health(conn: Redis, config: SandboxConfig) -> dict[str, Any]:
     """Discovery workers, their states and the heartbeat, for the emergency route."""
     queue = Queue(DISCOVERY_QUEUE, connection=conn)
     workers = Worker.all(queue=queue)
@@ -136,7 +137,7 @@ def worker_health(conn: Redis) -> dict[str, Any]:
     return {
         "workers": [{"name": w.name, "state": w.get_state()} for w in workers],
         "heartbeat_age_seconds": age,
-        "alive": age is not None and age < HEARTBEAT_ALIVE_SECONDS,
+        "alive": age is not None and age < config.heartbeat_alive_seconds,
         **queue_counts(conn),
     }
 
@@ -152,7 +153,11 @@ def clear_queue(conn: Redis) -> list[str]:
 def clear_stuck_jobs(conn: Redis) -> list[str]:
     """Fail started jobs whose worker is gone; return their ids."""
     queue = Queue(DISCOVERY_QUEUE, connection=conn)
-    live = {w.name for w in Worker.all(queue=queue)}
+    now = time.time()
+    live = {
+        w.name for w in Worker.all(queue=queue)
+        if w.last_heartbeat and now - w.last_heartbeat.timestamp() < WORKER_ALIVE_SECONDS
+    }  # fmt: skip
     registry = StartedJobRegistry(queue=queue)
     failed = []
     for job_id in registry.get_job_ids():

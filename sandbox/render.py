@@ -10,6 +10,8 @@ configures it on a host that runs the platform under supervisord.
 from __future__ import annotations
 
 import secrets
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ def sandbox_config(s: StackSettings) -> dict[str, Any]:
         "redis_url": s.redis_url,
         "cache_ttl_seconds": int(s.scaled(600, 10)),
         "heartbeat_interval_seconds": s.scaled(30),
+        "heartbeat_alive_seconds": s.scaled(180, 5),
         "lock_ttl_seconds": int(s.scaled(240, 5)),
         "job_timeout_seconds": int(s.scaled(900, 10)),
         "market_tick_seconds": int(s.scaled(300, 5)),
@@ -137,7 +140,7 @@ def alertmanager_config(s: StackSettings, token_file: Path) -> dict[str, Any]:
 
 def remediator_config(s: StackSettings, token_file: Path, run: Path) -> dict[str, Any]:
     """The remediator acting on this stack: supervisorctl restarts, scaled safety timers."""
-    supervisorctl = [str(Path(_venv_bin()) / "supervisorctl"), "-c", str(s.conf_path)]
+    supervisorctl = [binary("supervisorctl"), "-c", str(s.conf_path)]
     return {
         "listen": f"127.0.0.1:{s.remediator_port}",
         "redis_url": s.redis_url,
@@ -163,10 +166,15 @@ def remediator_config(s: StackSettings, token_file: Path, run: Path) -> dict[str
     }  # fmt: skip
 
 
-def _venv_bin() -> str:
-    import sys
-
-    return str(Path(sys.executable).parent)
+def binary(name: str) -> str:
+    """A binary from this virtual environment, else from PATH; ConfigError when missing."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise ConfigError(f"{name}: not found on PATH (run scripts/setup.sh)")
+    return found
 
 
 def write_token(path: Path) -> Path:

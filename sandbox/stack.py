@@ -8,8 +8,6 @@ would: ``supervisorctl -c <dir>/supervisord.conf restart <program>``.
 from __future__ import annotations
 
 import shlex
-import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,7 @@ from typing import Any
 import yaml
 
 from sandbox import render
-from sandbox.errors import ConfigError
-from sandbox.render import StackSettings
+from sandbox.render import StackSettings, binary
 
 
 @dataclass(frozen=True)
@@ -29,17 +26,6 @@ class Program:
     argv: list[str]
     priority: int = 100
     stop_wait_seconds: int = 10
-
-
-def binary(name: str) -> str:
-    """A binary from this virtual environment, else from PATH; ConfigError when missing."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise ConfigError(f"{name}: not found on PATH (run scripts/setup.sh)")
-    return found
 
 
 def programs(s: StackSettings) -> list[Program]:

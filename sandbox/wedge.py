@@ -11,18 +11,21 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 
 from redis import Redis
 
-from sandbox.keys import WEDGE_HOLDERS_KEY, WEDGE_RELEASE_KEY, WEDGE_REQUESTS_KEY
+from sandbox.keys import WEDGE_HOLDERS_KEY, WEDGE_RELEASE_KEY, WEDGE_REQUEST_KEY
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 5
 """How long a wedged process's lease outlives its last refresh (so a dead one drops out)."""
+
+
+REQUEST_SECONDS = 10
+"""A request that no running worker takes within this long lapses."""
 
 
 @dataclass
@@ -36,23 +39,35 @@ class WedgeState:
 
 
 STATE = WedgeState()
-_lock = threading.Lock()
 
 
-def request(conn: Redis) -> None:
-    """Ask one discovery worker to wedge itself."""
-    conn.rpush(WEDGE_REQUESTS_KEY, json.dumps({"requested_at": time.time()}))
+def request(conn: Redis) -> dict[str, object]:
+    """Ask one running discovery worker to wedge itself (asking twice is asking once)."""
+    wedged = [h for h in holders(conn) if "pid" in h]
+    if wedged:
+        return {"state": "already wedged", "holders": wedged}
+    generation = int(conn.get(WEDGE_RELEASE_KEY) or 0)
+    payload = {"requested_at": time.time(), "generation": generation}
+    conn.set(WEDGE_REQUEST_KEY, json.dumps(payload), ex=REQUEST_SECONDS, nx=True)
+    return {"state": "requested: a running worker takes it at its next heartbeat"}
 
 
-def take_request(conn: Redis, worker_name: str) -> bool:
-    """Take a pending request into this process's memory; True when it did."""
-    if conn.lpop(WEDGE_REQUESTS_KEY) is None:
+def take_request(conn: Redis, worker_name: str, started_at: float) -> bool:
+    """Take a pending request into this process's memory; True when it did.
+
+    Only a worker that was already running when the fault was asked for takes it, so a
+    worker started to cure the fault never inherits it.
+    """
+    raw = conn.get(WEDGE_REQUEST_KEY)
+    if raw is None or json.loads(raw)["requested_at"] < started_at:
         return False
-    with _lock:
-        STATE.wedged = True
-        STATE.release_generation = int(conn.get(WEDGE_RELEASE_KEY) or 0)
-        STATE.owner_pid = os.getpid()
-        STATE.since = time.time()
+    raw = conn.getdel(WEDGE_REQUEST_KEY)
+    if raw is None:
+        return False  # another worker took it
+    STATE.release_generation = int(json.loads(raw)["generation"])
+    STATE.owner_pid = os.getpid()
+    STATE.since = time.time()
+    STATE.wedged = True
     log.warning("worker %s wedged: its jobs will hang and its heartbeat stops", worker_name)
     refresh_lease(conn, worker_name)
     return True
@@ -63,8 +78,7 @@ def refresh_lease(conn: Redis, worker_name: str) -> None:
     if not STATE.wedged:
         return
     if released(conn):
-        with _lock:
-            STATE.wedged = False
+        STATE.wedged = False
         conn.delete(WEDGE_HOLDERS_KEY + worker_name)
         log.warning("worker %s released from worker_wedged by an operator", worker_name)
         return
@@ -80,7 +94,7 @@ def released(conn: Redis) -> bool:
 
 def release_all(conn: Redis) -> None:
     """Operator's clear: drop pending requests and let every wedged process go."""
-    conn.delete(WEDGE_REQUESTS_KEY)
+    conn.delete(WEDGE_REQUEST_KEY)
     conn.incr(WEDGE_RELEASE_KEY)
     for key in conn.scan_iter(match=WEDGE_HOLDERS_KEY + "*"):
         conn.delete(key)
@@ -93,7 +107,8 @@ def holders(conn: Redis) -> list[dict[str, object]]:
         raw = conn.get(key)
         if raw is not None:
             found.append(json.loads(raw))
-    found.extend({"pending": True} for _ in range(int(conn.llen(WEDGE_REQUESTS_KEY))))
+    if conn.exists(WEDGE_REQUEST_KEY):
+        found.append({"pending": True})
     return found
 
 

@@ -27,22 +27,27 @@ class Heartbeat(threading.Thread):
         self.interval = interval
         self.worker_name = worker_name
         self.stopped = threading.Event()
+        self.started_at = time.time()
         self._last = 0.0
 
     def run(self) -> None:
+        """Tick until stopped; a failed tick is logged and the next one tries again."""
         poll = min(1.0, self.interval)
         while True:
             try:
                 self.tick()
             except RedisError:
                 log.warning("heartbeat: redis unavailable", exc_info=True)
+            except Exception:
+                # A dead heartbeat thread would look like a wedged worker: keep it alive.
+                log.exception("heartbeat: unexpected error")
             if self.stopped.wait(poll):
                 return
 
     def tick(self) -> None:
         """One poll: take or refresh the wedge, and beat when due and not wedged."""
         if not wedge.STATE.wedged:
-            wedge.take_request(self.conn, self.worker_name)
+            wedge.take_request(self.conn, self.worker_name, self.started_at)
         wedge.refresh_lease(self.conn, self.worker_name)
         now = time.time()
         if not wedge.STATE.wedged and now - self._last >= self.interval:
@@ -50,6 +55,7 @@ class Heartbeat(threading.Thread):
             self._last = now
 
     def stop(self) -> None:
+        """End the thread after its current tick."""
         self.stopped.set()
 
 

@@ -63,8 +63,14 @@ def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
         return service.start(timeout)
 
     yield start
+    errors = []
     for service in reversed(started):
-        service.stop()
+        try:
+            service.stop()
+        except Exception as exc:  # stop the others all the same
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -107,9 +107,11 @@ def start_sandbox(
         before = client.get("amc:discovery:worker:heartbeat")
         service = start([script("amc-sandbox"), "worker", "--config", str(config_path)],
                         name="sandbox-worker")  # fmt: skip
-        wait_for(lambda: client.get("amc:discovery:worker:heartbeat") not in (None, before),
-                 20, "the discovery worker's first heartbeat")  # fmt: skip
-        client.close()
+        try:
+            wait_for(lambda: client.get("amc:discovery:worker:heartbeat") not in (None, before),
+                     20, "the discovery worker's first heartbeat")  # fmt: skip
+        finally:
+            client.close()
         return service
 
     handle = SandboxHandle(url, redis_url, config_path, api, start_worker=start_worker)

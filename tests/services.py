@@ -66,18 +66,33 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start it and wait until it answers; a failed start says why and leaves nothing."""
         argv = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning",
+            "--logfile", "redis.log",
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.5)
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                log = Path(self.dir, "redis.log")
+                raise RuntimeError(
+                    f"redis-server exited: {log.read_text() if log.exists() else ''}"
+                )
+            return _pings(client)
+
         try:
-            wait_for(lambda: _pings(client), 10, f"redis-server on port {self.port}")
+            wait_for(up, 10, f"redis-server on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
         finally:
             client.close()
 
     def stop(self) -> None:
+        """Stop it (the data is not kept)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -88,6 +103,7 @@ class RedisServer:
         self.proc = None
 
     def cleanup(self) -> None:
+        """Stop it and remove its directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -116,6 +132,7 @@ class Service:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> Service:
+        """Start the process and wait until its ready URL answers."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
@@ -141,12 +158,14 @@ class Service:
         return self.proc.pid
 
     def alive(self) -> bool:
+        """True while the process runs."""
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        """Stop the process group (the process and, for RQ workers, its work horse)."""
+        """Stop the process group, then any descendant outside it (an RQ work horse)."""
         if self.proc is None:
             return
+        descendants = descendants_of(self.proc.pid)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
@@ -157,18 +176,40 @@ class Service:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers such as a hung work horse
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in descendants:  # an RQ work horse sets up a process group of its own
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.proc = None
 
     def restart(self, timeout: float = 20.0) -> Service:
+        """Stop, then start again."""
         self.stop()
         return self.start(timeout)
 
     def log_tail(self, lines: int = 40) -> str:
+        """The last lines of its output."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def descendants_of(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc), whatever its process group."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def script(name: str) -> str:

@@ -9,9 +9,9 @@ from aiohttp.test_utils import TestClient
 from rq import Queue, SimpleWorker
 
 from sandbox import discovery
-from sandbox.api import create_app
 from sandbox.config import SandboxConfig
 from sandbox.keys import DISCOVERY_QUEUE
+from sandbox.server import create_app
 
 ClientFactory = Callable[[web.Application], TestClient]
 

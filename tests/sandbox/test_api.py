@@ -176,8 +176,8 @@ async def test_runtime_configuration_switches_the_strategy(
 
 
 async def test_redis_down_gives_503_not_a_hang(aiohttp_client, own_redis_server) -> None:
-    from sandbox.api import create_app
     from sandbox.config import SandboxConfig
+    from sandbox.server import create_app
 
     client = await aiohttp_client(create_app(SandboxConfig(redis_url=own_redis_server.url)))
     own_redis_server.stop()
@@ -187,3 +187,36 @@ async def test_redis_down_gives_503_not_a_hang(aiohttp_client, own_redis_server)
     response = await client.get("/discovery/contenders")
     assert response.status == 503
     assert (await response.json())["detail"].startswith("redis unavailable")
+
+
+async def test_two_triggers_in_one_second_are_two_jobs_with_their_own_parameters(
+    client: TestClient, run_jobs: Callable[[], None]
+) -> None:
+    first = await (await client.post("/discovery/trigger?strategy=legacy_v0&limit=5")).json()
+    second = await (await client.post("/discovery/trigger?strategy=hybrid_v1&limit=7")).json()
+    assert first["job_id"] != second["job_id"]
+    run_jobs()
+    for job_id, strategy, count in [(first["job_id"], "legacy_v0", 5),
+                                    (second["job_id"], "hybrid_v1", 7)]:  # fmt: skip
+        report = await (await client.get(f"/discovery/status?job_id={job_id}")).json()
+        assert report["result"]["strategy"] == strategy
+        assert report["result"]["count"] == count
+
+
+async def test_a_job_skipped_for_the_lock_says_so(
+    client: TestClient, run_jobs: Callable[[], None], redis: redis_lib.Redis
+) -> None:
+    redis.set(LOCK_KEY, "discovery_other", ex=60)
+    job_id = (await (await client.get("/discovery/contenders")).json())["job_id"]
+    run_jobs()
+    assert json.loads(redis.get(STATUS_KEY))["status"] == "skipped"
+    report = await (await client.get(f"/discovery/status?job_id={job_id}")).json()
+    assert report["result"] == {"status": "skipped", "reason": "locked", "job_id": job_id}
+
+
+async def test_runtime_configuration_refuses_a_body_that_is_not_an_object(
+    client: TestClient,
+) -> None:
+    response = await client.patch("/admin/config", json=["legacy_v0"])
+    assert response.status == 400
+    assert (await response.json())["error"] == "body must be a JSON object"

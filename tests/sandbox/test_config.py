@@ -83,3 +83,28 @@ def test_cli_rejects_a_bad_flag_value() -> None:
     )
     assert done.returncode == 2
     assert "listen: expected HOST:PORT" in done.stderr
+
+
+def test_a_bad_flag_is_blamed_on_the_flag(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yml"
+    path.write_text("seed: 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {"listen": "nowhere"})
+    assert str(caught.value) == "--listen: expected HOST:PORT with a port 1-65535 (got 'nowhere')"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--redis-port", "1"], "amc-sandbox: --redis-port: expected a port 1024-65535 (got 1)\n"),
+        (["--redis-port", "9090"], "amc-sandbox: ports must differ (got "),
+    ],
+)
+def test_up_refuses_bad_ports(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [script("amc-sandbox"), "up", "--dir", str(tmp_path), "--write-only", *args],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(message)
+    assert not (tmp_path / "supervisord.conf").exists()

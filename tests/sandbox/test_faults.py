@@ -8,6 +8,7 @@ import pytest
 import redis as redis_lib
 from aiohttp.test_utils import TestClient
 from rq import Queue, Worker
+from rq.executions import Execution
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
@@ -173,7 +174,6 @@ async def test_low_quality_degrades_one_strategy_until_the_platform_switches(
     assert (listed["active"], listed["affecting"]) == (True, True)
 
     await client.patch("/admin/config", json={"scoring_strategy": "legacy_v0"})
-    await asyncio.sleep(1.1)  # a new job id: manual_<ts> has a one-second resolution
     await client.post("/discovery/trigger")
     run_jobs()
     good = await (await client.get("/discovery/contenders")).json()
@@ -192,14 +192,104 @@ async def test_api_errors_answer_the_ratio_with_5xx(client: TestClient) -> None:
     assert {(await client.get("/health")).status for _ in range(4)} == {200}
 
 
-async def test_api_latency_delays_discovery_routes_only(
-    client: TestClient, run_jobs: Callable[[], None]
-) -> None:
-    await put(client, "api_latency", seconds=0.6)
+async def test_api_latency_delays_discovery_routes_only(client: TestClient) -> None:
+    await put(client, "api_latency", seconds=2.0)
     started = time.monotonic()
     assert (await client.get("/discovery/contenders")).status == 202
-    assert time.monotonic() - started >= 0.6
-    started = time.monotonic()
-    await client.get("/health")
-    assert time.monotonic() - started < 0.6
-    assert (await faults(client))["api_latency"]["seconds"] == 0.6
+    assert time.monotonic() - started >= 2.0
+    assert (await faults(client))["api_latency"]["seconds"] == 2.0
+    health = asyncio.ensure_future(client.get("/health"))
+    done, _ = await asyncio.wait([health], timeout=1.5)  # well under the 2 s it would add
+    assert done, "/health was delayed by a fault of the discovery routes"
+    assert (await health).status == 200
+
+
+async def test_api_errors_spare_missing_routes_and_count_per_route(client: TestClient) -> None:
+    await put(client, "api_errors", ratio=0.5)
+    assert (await client.get("/discovery/test")).status == 404  # missing stays missing
+    health = [(await client.get("/health")).status for _ in range(4)]
+    status = [(await client.get("/discovery/status?job_id=x")).status for _ in range(4)]
+    assert health.count(500) == 2
+    assert status.count(500) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "error"),
+    [
+        ("api_latency", {"seconds": "5"}, "seconds: Input should be a valid number (got '5')"),
+        ("api_latency", {"seconds": True}, "seconds: Input should be a valid number (got True)"),
+        ("stuck_jobs", {"jobs": 2.5}, "jobs: Input should be a valid integer (got 2.5)"),
+    ],
+)  # fmt: skip
+async def test_fault_options_are_strictly_typed(
+    client: TestClient, name: str, options: dict, error: str
+) -> None:
+    response = await client.put(f"/admin/faults/{name}", json=options)
+    assert response.status == 400
+    assert (await response.json())["error"] == f"{name}: {error}"
+
+
+async def test_stuck_jobs_twice_is_refused_and_clear_removes_them(
+    client: TestClient, redis: redis_lib.Redis
+) -> None:
+    await put(client, "stuck_jobs", jobs=2, orphans=1)
+    again = await client.put("/admin/faults/stuck_jobs", json={"jobs": 2})
+    assert again.status == 409
+    assert (await again.json())["error"] == (
+        "stuck_jobs: already active (3 jobs left); clear it first"
+    )
+    assert Queue(DISCOVERY_QUEUE, connection=redis).count == 2
+    assert (await client.delete("/admin/faults/stuck_jobs")).status == 200
+    assert Queue(DISCOVERY_QUEUE, connection=redis).count == 0
+    assert StartedJobRegistry(DISCOVERY_QUEUE, connection=redis).count == 0
+    assert (await faults(client))["stuck_jobs"]["active"] is False
+
+
+async def test_clearing_mock_data_deletes_only_the_mock_results(
+    client: TestClient, run_jobs: Callable[[], None], redis: redis_lib.Redis
+) -> None:
+    await put(client, "mock_data")
+    assert (await client.delete("/admin/faults/mock_data")).status == 200
+    assert not redis.exists(CANDIDATES_KEY)
+    assert (await client.get("/discovery/contenders")).status == 202
+    run_jobs()
+    assert (await client.delete("/admin/faults/mock_data")).status == 200  # nothing set
+    assert redis.exists(CANDIDATES_KEY)  # real results stay
+
+
+async def test_worker_wedged_needs_a_running_worker(
+    client: TestClient, redis: redis_lib.Redis
+) -> None:
+    response = await client.put("/admin/faults/worker_wedged", json={})
+    assert response.status == 409
+    assert (await response.json())["error"] == (
+        "worker_wedged: no running discovery worker to wedge (no heartbeat)"
+    )
+    redis.set("amc:discovery:worker:heartbeat", f"{time.time():.3f}")
+    first = await put(client, "worker_wedged")
+    second = await put(client, "worker_wedged")  # asking twice is asking once
+    assert first["state"] == second["state"]
+    assert redis.exists("amc:sandbox:faults:worker_wedged:request") == 1
+    assert (await faults(client))["worker_wedged"]["holders"] == [{"pending": True}]
+    await client.delete("/admin/faults/worker_wedged")
+    assert (await faults(client))["worker_wedged"]["active"] is False
+
+
+async def test_clear_stuck_jobs_leaves_a_live_workers_job_alone(
+    client: TestClient, redis: redis_lib.Redis
+) -> None:
+    await put(client, "stuck_jobs", jobs=0, orphans=1)
+    queue = Queue(DISCOVERY_QUEUE, connection=redis)
+    live = Worker([queue], connection=redis, name="live-worker")
+    live.register_birth()
+    live.heartbeat()
+    job = queue.enqueue_call("sandbox.discovery.run_discovery", job_id="discovery_live")
+    with redis.pipeline() as pipe:
+        Execution.create(job, ttl=600, pipeline=pipe, worker_name="live-worker")
+        job.prepare_for_execution("live-worker", pipeline=pipe)
+        pipe.execute()
+    cleared = await (await client.post("/discovery/emergency/clear-stuck-jobs")).json()
+    assert len(cleared["result"]) == 1
+    assert "discovery_live" not in cleared["result"]
+    assert job.get_status(refresh=True) == "started"
+    live.register_death()

@@ -3,15 +3,25 @@
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
 from tests.sandbox_handle import SandboxHandle
-from tests.services import script, wait_for
+from tests.services import descendants_of, script, wait_for
 
 pytestmark = pytest.mark.slow
 Factory = Callable[..., SandboxHandle]
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def ready_candidates(sandbox: SandboxHandle) -> list[dict]:
@@ -60,7 +70,11 @@ def test_a_wedged_worker_is_cured_by_restarting_it(sandbox_factory: Factory) -> 
     _, health = sandbox.get("/discovery/emergency/worker-health")
     assert health["workers"][0]["state"] == "busy"
 
+    worker_pid = sandbox.worker.pid
+    horses = descendants_of(worker_pid)
+    assert len(horses) == 1  # the work horse that hangs in the job
     sandbox.worker.stop(timeout=5)  # what a process manager's restart does first
+    wait_for(lambda: not any(running(pid) for pid in horses), 5, "the work horse to end")
     sandbox.worker = sandbox.start_worker()
     age = sandbox.heartbeat_age()
     assert age is not None
@@ -69,16 +83,32 @@ def test_a_wedged_worker_is_cured_by_restarting_it(sandbox_factory: Factory) -> 
     assert sandbox.wait_job(sandbox.trigger())["status"] == "finished"
 
 
+def test_an_operator_can_release_a_wedged_worker_by_hand(sandbox_factory: Factory) -> None:
+    sandbox = sandbox_factory()
+    sandbox.set_fault("worker_wedged")
+    wait_for(lambda: any("pid" in h for h in sandbox.faults()["worker_wedged"]["holders"]),
+             10, "the worker to take the wedge")  # fmt: skip
+    job_id = sandbox.trigger()
+    wait_for(lambda: sandbox.get(f"/discovery/status?job_id={job_id}")[1]["status"] == "started",
+             10, "the job to start")  # fmt: skip
+    sandbox.clear_fault("worker_wedged")
+    report = sandbox.wait_job(job_id)
+    assert report["status"] == "failed"
+    assert "released by an operator" in report["error"][0]
+    wait_for(lambda: (sandbox.heartbeat_age() or 99) < 1.5, 10, "the heartbeat to resume")
+    assert sandbox.wait_job(sandbox.trigger())["status"] == "finished"
+
+
 def test_api_faults_are_cured_by_restarting_the_api(sandbox_factory: Factory) -> None:
     sandbox = sandbox_factory(worker=False)
     sandbox.set_fault("api_errors", ratio=1.0)
-    sandbox.set_fault("api_latency", seconds=1.0)
+    sandbox.set_fault("api_latency", seconds=3.0)
     assert sandbox.get("/health")[0] == 500
     assert sandbox.get("/discovery/contenders")[0] == 500
     sandbox.clear_fault("api_errors")
     started = time.monotonic()
     assert sandbox.get("/discovery/contenders")[0] == 202
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 3.0
     sandbox.set_fault("api_errors", ratio=1.0)
     listed = sandbox.faults()
     assert listed["api_errors"]["active"]
@@ -89,9 +119,7 @@ def test_api_faults_are_cured_by_restarting_the_api(sandbox_factory: Factory) ->
     assert not listed["api_errors"]["active"]
     assert not listed["api_latency"]["active"]
     assert sandbox.get("/health")[0] == 200
-    started = time.monotonic()
-    assert sandbox.get("/discovery/contenders")[0] == 202
-    assert time.monotonic() - started < 1.0
+    assert sandbox.get("/discovery/contenders", timeout=2.5)[0] == 202  # no 3 s delay
 
 
 def test_data_faults_survive_a_restart(sandbox_factory: Factory) -> None:
