@@ -14,10 +14,11 @@ import redis
 from remediator import audit, queue
 from remediator.alerts import Alert, Message
 from remediator.claims import Claims
+from remediator.commands.catalog import CATALOG
 from remediator.decide import Decision, Reason, decide, resolve_command
-from remediator.errors import StoreUnavailable
+from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable
 from remediator.metrics import IntakeMetrics
-from remediator.store import Store
+from remediator.store import Store, manual_execution_id
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,6 @@ class Intake:
 
 def submit(store: Store, command: str, params: dict[str, object], trigger: str) -> str:
     """Queue an operator's run (bypasses cooldown and circuit, never the lock)."""
-    from remediator.commands.catalog import CATALOG
-    from remediator.errors import NotFound, PayloadError, Rejected
-    from remediator.store import manual_execution_id
-
     if command not in CATALOG:
         raise NotFound(f"no command {command!r} in the catalog")
     policy = store.config.effective(command)

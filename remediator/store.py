@@ -17,6 +17,14 @@ from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
 from remediator.records import AlertRef, Execution, Status
 
+# Keep the newest ARGV[1] executions: older ones leave the index and their records go too.
+_TRIM = """
+local old = redis.call('ZRANGE', KEYS[1], 0, -tonumber(ARGV[1]) - 1)
+for _, id in ipairs(old) do redis.call('UNLINK', ARGV[2] .. id) end
+if #old > 0 then redis.call('ZREM', KEYS[1], unpack(old)) end
+return #old
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -73,6 +81,7 @@ class Store:
         self.config = config
         self._read_state = conn.register_script(READ_STATE)
         self._release = conn.register_script(_RELEASE)
+        self._trim = conn.register_script(_TRIM)
 
     # -- decisions -------------------------------------------------------------------
 
@@ -195,7 +204,11 @@ class Store:
             keys.execution(record.id), record.model_dump_json(), ex=retention.execution_ttl_seconds
         )
         pipe.zadd(keys.EXECUTIONS, {record.id: record.created_at})
-        pipe.zremrangebyrank(keys.EXECUTIONS, 0, -retention.max_executions - 1)
+        self._trim(
+            keys=[keys.EXECUTIONS],
+            args=[retention.max_executions, keys.execution("")],
+            client=pipe,
+        )
 
     def get_execution(self, execution_id: str) -> Execution | None:
         """One record, or None when unknown or expired."""

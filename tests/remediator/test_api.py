@@ -17,6 +17,7 @@ from rq import Queue
 
 from remediator.config import RemediatorConfig, parse_config
 from remediator.server import create_app
+from remediator.store import Store
 from tests.remediator.conftest import TOKEN, Clock, alert, body
 from tests.services import RedisServer
 
@@ -118,7 +119,7 @@ async def test_redis_unreachable_is_503_then_the_alert_runs_once(
     config = parse_config(
         {
             "redis_url": own_redis_server.url,
-            "redis_timeout_seconds": 0.5,
+            "redis_timeout_seconds": 2,
             "token": {"file": str(token_file)},
         }
     )
@@ -205,8 +206,20 @@ async def test_commands_audit_circuits_and_report(make_client: MakeClient) -> No
     assert len(resets["entries"]) == 1
 
 
-async def test_metrics_are_promtool_clean(make_client: MakeClient, tmp_path: Path) -> None:
-    client = await make_client(defaults={"circuit": {"max_executions": 1}})
+async def test_metrics_are_promtool_clean(
+    make_client: MakeClient,
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    config = make_config(
+        defaults={"circuit": {"max_executions": 1}},
+        alerts={"CacheStale": "FLUSH_REDIS", "HighErrorRate": "EMERGENCY_RESTART"},
+    )
+    client = await make_client(config)
+    stale = body(alert("CacheStale", fingerprint="c0ffee"))
+    await client.post("/webhook", data=stale, headers=AUTH)
+    assert run_jobs(store_factory(config))  # an execution: the Redis-backed families have samples
     await client.post("/webhook", data=body(alert()), headers=AUTH)
     resolved = alert(status="resolved", ends_at="2026-11-25T12:30:00Z")
     await client.post("/webhook", data=body(resolved), headers=AUTH)
@@ -217,7 +230,11 @@ async def test_metrics_are_promtool_clean(make_client: MakeClient, tmp_path: Pat
         'amc_remediator_queue_depth{priority="critical"} 1.0',
         'amc_remediator_circuit_open{command="EMERGENCY_RESTART"} 1.0',
         'amc_remediator_alert_resolution_seconds_sum{alertname="HighErrorRate"} 1800.0',
-        "amc_remediator_decision_latency_seconds_count 2.0",
+        "amc_remediator_decision_latency_seconds_count 3.0",
+        'amc_remediator_executions_total{command="FLUSH_REDIS",outcome="succeeded"} 1.0',
+        'amc_remediator_execution_duration_seconds_count{command="FLUSH_REDIS"} 1.0',
+        'amc_remediator_time_to_remediate_seconds_count{command="FLUSH_REDIS"} 1.0',
+        'amc_remediator_queue_depth{priority="low"} 0.0',
     ]:
         assert line in text, line
     proc = await asyncio.create_subprocess_exec(

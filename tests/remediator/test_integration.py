@@ -79,7 +79,7 @@ def test_redis_stopped_gives_503_and_the_alert_runs_once_after_it_returns(
     services: Services, tmp_path: Path, token_file: Path, own_redis_server: RedisServer
 ) -> None:
     url = own_redis_server.url
-    config = write_config(tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=0.5)
+    config = write_config(tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=2)
     base = start_serve(services, config, url)
     start_worker(services, config, url)
     own_redis_server.stop()

@@ -195,3 +195,17 @@ def test_a_dead_work_horse_leaves_no_running_record(
     assert dead.status is Status.TIMED_OUT
     assert dead.error is not None
     assert dead.error.startswith("work horse died: waitpid status 9 after 9")
+
+
+def test_execution_records_are_bounded(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config(retention={"max_executions": 3}))
+    ids = [submit(store, "HEALTH_CHECK", {}, "manual") for _ in range(5)]
+    assert [r.id for r in store.list_executions()] == ids[:1:-1]
+    assert store.get_execution(ids[0]) is None
+    assert store.get_execution(ids[1]) is None
+    assert len(redis.keys("amc:remediator:execution:*")) == 3
+    assert 0 < redis.ttl(f"amc:remediator:execution:{ids[4]}") <= 7 * 86400
