@@ -23,7 +23,13 @@ CONFIG = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), help="YAML configuration file."
 )
 REDIS = click.option(
-    "--redis-url", envvar="REDIS_URL", help="Redis URL (default: $REDIS_URL, else the config)."
+    "--redis-url",
+    help="Redis URL (default: the config file's, else $REDIS_URL, else redis://127.0.0.1:6379/0).",
+)
+PLATFORM = click.option(
+    "--platform-url",
+    help="The platform's base URL (default: the config file's, else $AMC_PLATFORM_URL, "
+    "else http://127.0.0.1:8700).",
 )
 
 
@@ -59,8 +65,10 @@ def check_config(config_path: Path | None) -> None:
 @main.command()
 @CONFIG
 @REDIS
-@click.option("--listen", help="HOST:PORT to listen on (default 127.0.0.1:9865).")
-@click.option("--platform-url", envvar="AMC_PLATFORM_URL", help="The platform's base URL.")
+@click.option(
+    "--listen", help="HOST:PORT to listen on (default: the config's, else 127.0.0.1:9865)."
+)
+@PLATFORM
 def serve(
     config_path: Path | None, redis_url: str | None, listen: str | None, platform_url: str | None
 ) -> None:
@@ -77,7 +85,7 @@ def serve(
 @main.command()
 @CONFIG
 @REDIS
-@click.option("--platform-url", envvar="AMC_PLATFORM_URL", help="The platform's base URL.")
+@PLATFORM
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(
     config_path: Path | None, redis_url: str | None, platform_url: str | None, burst: bool

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from remediator.commands.catalog import CATALOG, Priority
 from remediator.config import RemediatorConfig, load_config, parse_config
 from remediator.errors import ConfigError
-from tests.services import script
+from tests.services import free_port, script
 
 DATA = Path(__file__).parents[1] / "data"
 EXAMPLE = Path(__file__).parents[2] / "remediator" / "example-config.yml"
@@ -178,3 +178,22 @@ def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TOKEN_X", "")
     with pytest.raises(ConfigError, match="TOKEN_X is empty"):
         parse_config({"token": {"env": "TOKEN_X"}}).token.read()
+
+
+def test_a_flag_beats_the_file_which_beats_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_url, file_url, flag_url = (f"redis://127.0.0.1:{free_port()}/0" for _ in range(3))
+    monkeypatch.setenv("REDIS_URL", env_url)
+    path = tmp_path / "c.yml"
+    path.write_text(f"redis_url: {file_url}\n")
+    assert load_config(path).redis_url == file_url
+    assert load_config(path, {"redis_url": flag_url}).redis_url == flag_url
+    assert load_config(None).redis_url == env_url
+    proc = subprocess.run(
+        [script("amc-remediator"), "report", "--config", str(path)],
+        capture_output=True, text=True, check=False,
+        env={"REDIS_URL": env_url, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert file_url.split("/")[2] in proc.stderr  # the file's Redis, not the environment's
