@@ -97,3 +97,26 @@ def test_health_check_of_a_hung_platform_reports_within_its_own_timeout(
     assert record["result"]["api_up"] is False
     assert record["result"]["status"] == "down"
     assert record["verified"] is False
+
+
+def test_flush_redis_empties_the_platforms_discovery_cache(
+    sandbox_factory: Callable[..., SandboxHandle],
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    sandbox = sandbox_factory()
+    sandbox.wait_job(sandbox.trigger())
+    status, ready = sandbox.get("/discovery/contenders")
+    assert status == 200
+    assert ready["status"] == "ready"
+    assert sandbox.worker is not None
+    sandbox.worker.stop()  # nothing refills the cache behind the command's back
+    store = store_factory(make_config(platform={"url": sandbox.url}))
+    record = run(store, "FLUSH_REDIS", run_jobs)
+    assert record["status"] == Status.SUCCEEDED, record["error"]
+    assert record["verified"] is True
+    assert record["result"]["deleted"]["amc:discovery:candidates:*"] >= 1
+    status, after = sandbox.get("/discovery/contenders")
+    assert status == 202  # the platform has no cached result any more: a new run is queued
+    assert after["status"] == "queued"
