@@ -59,6 +59,12 @@ class Intake:
     async def process(self, message: Message) -> list[Outcome]:
         """Decide every alert; returns once all decisions are durable in Redis."""
         started = time.perf_counter()
+        if message.truncated_alerts:
+            log.warning(
+                "Alertmanager truncated %d alerts of group %s: they are not decided",
+                message.truncated_alerts,
+                message.group_key,
+            )
         try:
             outcomes = [await self._one(alert) for alert in message.alerts]
         except (redis.ConnectionError, redis.TimeoutError) as exc:

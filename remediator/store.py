@@ -161,10 +161,15 @@ class Store:
         pipe = self.conn.pipeline(transaction=False)
         for dedup in ids:
             pipe.hgetall(keys.episode(dedup.decode()))
-        out = []
+        out, gone = [], []
         for dedup, raw in zip(ids, pipe.execute(), strict=True):
+            if not raw:  # neither repeated nor resolved within the dedup TTL: forgotten
+                gone.append(dedup)
+                continue
             fields = {k.decode(): v.decode() for k, v in raw.items()}
             out.append({"dedup_key": dedup.decode(), **fields})
+        if gone:
+            self.conn.zrem(keys.EPISODES_ACTIVE, *gone)
         return out
 
     def stats(self) -> dict[str, float]:

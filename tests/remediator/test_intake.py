@@ -255,3 +255,19 @@ async def test_the_resolution_audit_entry_has_mttr_and_time_to_remediate(
     assert entry["command"] == "FLUSH_REDIS"
     assert entry["first"] is True
     assert entry["execution_id"].startswith("alert-")
+
+
+async def test_episodes_that_expired_leave_the_active_list(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config())
+    intake, _ = make_intake(store, clock)
+    await post(intake, alert(), alert("Other", fingerprint="0e0e"))
+    assert len(store.active_episodes()) == 2
+    expired = parse_message(body(alert())).alerts[0].dedup_key
+    redis.delete(keys.episode(expired))  # as its TTL would
+    assert [e["alertname"] for e in store.active_episodes()] == ["Other"]
+    assert redis.zcard(keys.EPISODES_ACTIVE) == 1
