@@ -5,6 +5,10 @@ Mock data is recognised by the markers the original platform really emits (symbo
 "Demo"/"Fallback", ``error_recovery``) and by data no market produces (identical scores,
 out-of-range scores, symbols that are not 1-5 capital letters, results regenerated without a
 single change). Free text such as a thesis is never searched: "tested support level" is real.
+
+``not_frozen`` is reported but informational: real data legitimately stands still outside
+market hours, and the ``DiscoveryResultsFrozen`` alert already covers it, so it never raises
+``mock_suspected`` (which leads to INTEGRATE_REAL_DATA) and is not part of ``ratio``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ CHECKS: tuple[str, ...] = (
 )
 """Every check, in order; each is a bounded value of the ``check`` label."""
 
+INFORMATIONAL: frozenset[str] = frozenset({"not_frozen"})
+"""Checks that are reported but do not count towards ``mock_suspected`` or ``ratio``."""
+
 
 class IntegrityReport(BaseModel):
     """The outcome of every check (True = passed) and why any failed."""
@@ -39,16 +46,22 @@ class IntegrityReport(BaseModel):
     reasons: tuple[str, ...] = ()
 
     @property
+    def suspect_checks(self) -> dict[str, bool]:
+        """The checks that judge mock data (every check but the informational ones)."""
+        return {k: v for k, v in self.checks.items() if k not in INFORMATIONAL}
+
+    @property
     def mock_suspected(self) -> bool:
-        """True when any check failed."""
-        return not all(self.checks.values())
+        """True when a check that judges mock data failed."""
+        return not all(self.suspect_checks.values())
 
     @property
     def ratio(self) -> float:
-        """The share of checks that passed (1.0 when there were none)."""
-        if not self.checks:
+        """The share of mock-data checks that passed (1.0 when there were none)."""
+        checks = self.suspect_checks
+        if not checks:
             return 1.0
-        return sum(self.checks.values()) / len(self.checks)
+        return sum(checks.values()) / len(checks)
 
 
 @dataclass

@@ -8,7 +8,9 @@ What is absent, and when (nothing stale is shown as current):
 - candidates, response time: until the first discovery probe has finished or runs (a probe
   still in flight counts as at least as slow as it has been waiting);
 - quality score: while there are no candidates; integrity checks: until results first came
-  (``amc_data_mock_suspected`` is 0 then); they stay with the latest results users could get;
+  (``amc_data_mock_suspected`` is 0 then); they stay with the latest results users could get.
+  ``check="not_frozen"`` is informational: it never raises ``amc_data_mock_suspected`` nor
+  lowers the ratio (markets stand still after hours; ``DiscoveryResultsFrozen`` alerts on it);
 - ``amc_component_up``: while the latest ``/health`` probe got no health report;
 - queue, worker, heartbeat, cache and memory gauges: while the latest Redis read failed.
 """
@@ -57,7 +59,11 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "amc_api_route_up": ("gauge", "1 when an expected route answers other than 404.", ("route",)),
     "amc_data_mock_suspected": ("gauge", "1 when the latest results look like mock data.", ()),
     "amc_data_integrity_check": ("gauge", "1 when the integrity check passes.", ("check",)),
-    "amc_data_integrity_ratio": ("gauge", "Share (0-1) of integrity checks that pass.", ()),
+    "amc_data_integrity_ratio": (
+        "gauge",
+        "Share (0-1) of mock-data checks that pass (not_frozen is informational, left out).",
+        (),
+    ),
     "amc_discovery_jobs": ("gauge", "Jobs of the discovery queue by RQ state.", ("state",)),
     "amc_rq_jobs": ("gauge", "Jobs of every RQ queue by state.", ("queue", "state")),
     "amc_discovery_oldest_queued_job_age_seconds": (

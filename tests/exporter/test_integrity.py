@@ -99,6 +99,16 @@ def test_frozen_results_need_new_runs_with_identical_content() -> None:
     assert tracker.observe(changed, 5100.0) == 0.0
 
 
+def test_frozen_real_data_fails_its_check_but_is_not_suspected_as_mock() -> None:
+    # Identical results after market hours are real: they must not lead to INTEGRATE_REAL_DATA.
+    config = IntegrityConfig(frozen_after_seconds=600)
+    result = check(DiscoveryPayload.parse(ready()), config, frozen_seconds=4000.0)
+    assert result.checks["not_frozen"] is False
+    assert result.mock_suspected is False
+    assert result.ratio == 1.0
+    assert any("unchanged" in reason for reason in result.reasons)
+
+
 def test_frozen_check_is_off_when_configured_zero() -> None:
     config = IntegrityConfig(frozen_after_seconds=0)
     payload = DiscoveryPayload.parse(ready())
