@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -45,20 +46,31 @@ def _setup_logging(level: str) -> None:
 def _config(
     path: str | None, listen: str | None, platform_url: str | None, redis_url: str | None
 ) -> ExporterConfig:
-    return load_config(path).with_overrides(
-        listen=listen, platform_url=platform_url, redis_url=redis_url
+    # DESIGN.md section 2: flag > file > environment variable > built-in default; a variable
+    # whose flag is given is not looked at.
+    flags = {"AMC_PLATFORM_URL": platform_url, "REDIS_URL": redis_url}
+    environ = {k: v for k, v in os.environ.items() if flags.get(k) is None}
+    return (
+        load_config(path)
+        .with_environment(environ)
+        .with_overrides(listen=listen, platform_url=platform_url, redis_url=redis_url)
     )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file.")
 @click.option("--listen", help="HOST:PORT to serve /metrics on [default: 127.0.0.1:9864].")
+# No click envvar: the variables are defaults only, and the file must win over them.
 @click.option(
     "--platform-url",
-    envvar="AMC_PLATFORM_URL",
-    help="Platform API base URL [env: AMC_PLATFORM_URL].",
+    help="Platform API base URL [default: the file's, else $AMC_PLATFORM_URL, "
+    "else http://127.0.0.1:8700].",
 )
-@click.option("--redis-url", envvar="REDIS_URL", help="The platform's Redis [env: REDIS_URL].")
+@click.option(
+    "--redis-url",
+    help="The platform's Redis [default: the file's, else $REDIS_URL, "
+    "else redis://127.0.0.1:6379/0].",
+)
 @click.option("--check-config", is_flag=True, help="Validate the configuration and exit.")
 def main(
     config_path: str | None,
@@ -69,7 +81,8 @@ def main(
 ) -> None:
     """Probe the AMC-TRADER platform and serve Prometheus metrics.
 
-    Flags override the configuration file, which overrides the defaults.
+    Flags override the configuration file, which overrides the defaults ($AMC_PLATFORM_URL
+    and $REDIS_URL are defaults).
     """
     try:
         config = _config(config_path, listen, platform_url, redis_url)

@@ -3,19 +3,22 @@
 The defaults match the real AMC-TRADER platform (DESIGN.md section 3), so pointing the exporter
 at it is a matter of setting its base URL and Redis URL. ``load_config(path)`` reads a YAML file
 into a validated, frozen ``ExporterConfig``; any error is a ``ConfigError`` whose message is one
-line naming the field path and the bad value. ``ExporterConfig.with_overrides`` applies the
-command line's flags (which win over the file). ``exporter/example.yml`` states every setting
-with its default (a test keeps the two equal).
+line naming the field path and the bad value. Precedence (DESIGN.md section 2): a flag
+overrides the file, which overrides the defaults; ``AMC_PLATFORM_URL`` and ``REDIS_URL`` are
+only defaults. ``ExporterConfig.with_environment`` fills them in where the file is silent and
+``ExporterConfig.with_overrides`` applies the flags; a bad value names its flag or variable.
+``exporter/example.yml`` states every setting with its default (a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from exporter.errors import ConfigError
 
@@ -40,11 +43,37 @@ DEFAULT_EXPECTED_ROUTES: tuple[str, ...] = (
     "/trades/portfolio",
 )
 
+# The remediator's queues (DESIGN.md section 6); with the discovery queue, exported by name.
+DEFAULT_RQ_QUEUES: tuple[str, ...] = (
+    "remediation-critical",
+    "remediation-high",
+    "remediation-medium",
+    "remediation-low",
+)
+OTHER_QUEUE = "other"
+"""The ``queue`` label value under which every queue not configured by name is summed."""
+
 _LISTEN = re.compile(r"^[^\s:]+:\d{1,5}$")
+
+NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _FieldError(ValueError):
+    """A cross-field error that belongs to one field of the model being validated."""
+
+    def __init__(self, field: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.field, self.value = field, value
+
+
+def _blame(model: BaseModel, first: str, second: str) -> str:
+    """Of two conflicting fields, the one the file set (the second when both or neither)."""
+    fields = model.model_fields_set
+    return first if first in fields and second not in fields else second
 
 
 class PlatformConfig(_Model):
@@ -104,11 +133,34 @@ class DiscoveryConfig(_Model):
     lock_key: str = Field("discovery_job_lock", min_length=1)
 
 
+class RqConfig(_Model):
+    """Which RQ queues get a ``queue`` label of their own; the rest are summed as "other"."""
+
+    # Queue names come from Redis: without a list, label cardinality would follow its content.
+    queues: tuple[NonEmpty, ...] = DEFAULT_RQ_QUEUES
+
+    @field_validator("queues")
+    @classmethod
+    def _named(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if OTHER_QUEUE in value:
+            raise ValueError(f"{OTHER_QUEUE!r} is reserved for the queues not listed")
+        if len(set(value)) != len(value):
+            raise ValueError("queues must be unique")
+        return value
+
+
 class ProbeSchedule(_Model):
-    """How often one probe runs and how long it may take."""
+    """How often one probe runs and how long it may take (each probe has its own defaults)."""
 
     interval_seconds: float = Field(gt=0)
     timeout_seconds: float = Field(gt=0)
+
+
+class HealthProbeSchedule(ProbeSchedule):
+    """The ``/health`` probe."""
+
+    interval_seconds: float = Field(15.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
 
 
 class DiscoveryProbeSchedule(ProbeSchedule):
@@ -118,13 +170,27 @@ class DiscoveryProbeSchedule(ProbeSchedule):
     timeout_seconds: float = Field(90.0, gt=60)
 
 
-class ProbesConfig(_Model):
-    """The schedule of every probe."""
+class RoutesProbeSchedule(ProbeSchedule):
+    """The expected-routes probe."""
 
-    health: ProbeSchedule = ProbeSchedule(interval_seconds=15, timeout_seconds=10)
+    interval_seconds: float = Field(300.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class QueuesProbeSchedule(ProbeSchedule):
+    """The RQ/Redis read."""
+
+    interval_seconds: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
+class ProbesConfig(_Model):
+    """The schedule of every probe; a probe's unset fields keep that probe's defaults."""
+
+    health: HealthProbeSchedule = HealthProbeSchedule()
     discovery: DiscoveryProbeSchedule = DiscoveryProbeSchedule()
-    routes: ProbeSchedule = ProbeSchedule(interval_seconds=300, timeout_seconds=10)
-    queues: ProbeSchedule = ProbeSchedule(interval_seconds=5, timeout_seconds=5)
+    routes: RoutesProbeSchedule = RoutesProbeSchedule()
+    queues: QueuesProbeSchedule = QueuesProbeSchedule()
 
 
 class ThresholdsConfig(_Model):
@@ -136,31 +202,51 @@ class ThresholdsConfig(_Model):
     degraded_min_candidates: int = Field(5, ge=0)
     health_score_window: int = Field(20, ge=1, le=10_000)
 
-    @field_validator("critical_response_seconds")
-    @classmethod
-    def _critical_after_degraded(cls, value: float, info: ValidationInfo) -> float:
-        degraded = info.data.get("degraded_response_seconds")
-        if degraded is not None and value < degraded:
-            raise ValueError(f"must be at least degraded_response_seconds ({degraded})")
-        return value
-
-    @field_validator("degraded_min_candidates")
-    @classmethod
-    def _degraded_above_critical(cls, value: int, info: ValidationInfo) -> int:
-        critical = info.data.get("critical_max_candidates")
-        if critical is not None and value <= critical:
-            raise ValueError(f"must be greater than critical_max_candidates ({critical})")
-        return value
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        # After validation, so that a value set in the file is checked against a default too.
+        degraded, critical = self.degraded_response_seconds, self.critical_response_seconds
+        if critical < degraded:
+            if _blame(self, "degraded_response_seconds", "critical_response_seconds") == (
+                "degraded_response_seconds"
+            ):
+                raise _FieldError(
+                    "degraded_response_seconds",
+                    degraded,
+                    f"must be at most critical_response_seconds ({critical})",
+                )
+            raise _FieldError(
+                "critical_response_seconds",
+                critical,
+                f"must be at least degraded_response_seconds ({degraded})",
+            )
+        low, high = self.critical_max_candidates, self.degraded_min_candidates
+        if high <= low:
+            if _blame(self, "critical_max_candidates", "degraded_min_candidates") == (
+                "critical_max_candidates"
+            ):
+                raise _FieldError(
+                    "critical_max_candidates",
+                    low,
+                    f"must be less than degraded_min_candidates ({high})",
+                )
+            raise _FieldError(
+                "degraded_min_candidates",
+                high,
+                f"must be greater than critical_max_candidates ({low})",
+            )
+        return self
 
 
 class IntegrityConfig(_Model):
     """Explicit mock/fallback markers and the bounds of plausible discovery data."""
 
-    mock_symbols: tuple[str, ...] = ("DEMO",)
-    mock_job_ids: tuple[str, ...] = ("emergency_demo",)
-    mock_job_id_prefixes: tuple[str, ...] = ("fallback_",)
-    mock_engine_words: tuple[str, ...] = ("Demo", "Fallback")
-    symbol_pattern: str = r"^[A-Z]{1,5}$"
+    # Empty strings would match everything ("" is in every engine name, a prefix of every id).
+    mock_symbols: tuple[NonEmpty, ...] = ("DEMO",)
+    mock_job_ids: tuple[NonEmpty, ...] = ("emergency_demo",)
+    mock_job_id_prefixes: tuple[NonEmpty, ...] = ("fallback_",)
+    mock_engine_words: tuple[NonEmpty, ...] = ("Demo", "Fallback")
+    symbol_pattern: str = Field(r"^[A-Z]{1,5}$", min_length=1)
     min_score: float = 0.0
     max_score: float = 100.0
     frozen_after_seconds: float = Field(3600.0, ge=0)
@@ -174,13 +260,14 @@ class IntegrityConfig(_Model):
             raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
-    @field_validator("max_score")
-    @classmethod
-    def _range(cls, value: float, info: ValidationInfo) -> float:
-        low = info.data.get("min_score")
-        if low is not None and value <= low:
-            raise ValueError(f"must be greater than min_score ({low})")
-        return value
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        low, high = self.min_score, self.max_score
+        if high <= low:
+            if _blame(self, "min_score", "max_score") == "min_score":
+                raise _FieldError("min_score", low, f"must be less than max_score ({high})")
+            raise _FieldError("max_score", high, f"must be greater than min_score ({low})")
+        return self
 
 
 class ExporterConfig(_Model):
@@ -191,6 +278,7 @@ class ExporterConfig(_Model):
     platform: PlatformConfig = PlatformConfig()
     redis: RedisConfig = RedisConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    rq: RqConfig = RqConfig()
     probes: ProbesConfig = ProbesConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     integrity: IntegrityConfig = IntegrityConfig()
@@ -202,28 +290,54 @@ class ExporterConfig(_Model):
             raise ValueError("must be HOST:PORT")
         return value
 
+    def _replace(self, section: str | None, field: str, value: str, source: str) -> Self:
+        """A copy with one field replaced and validated; an error blames ``source``."""
+        model: BaseModel = self if section is None else getattr(self, section)
+        try:
+            # Sub-models pass as instances and are not validated again: only ``field`` is.
+            checked = type(model).model_validate({**dict(model), field: value})
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{source}: {message} (got {value!r})") from None
+        if section is None:
+            return checked  # type: ignore[return-value]
+        return self.model_copy(update={section: checked})
+
     def with_overrides(
         self,
         listen: str | None = None,
         platform_url: str | None = None,
         redis_url: str | None = None,
-    ) -> ExporterConfig:
-        """A validated copy with the given command-line values in place of the file's."""
-        data = self.model_dump()
+    ) -> Self:
+        """A copy with the given flags' values in place of the file's; errors name the flag."""
+        config = self
         if listen is not None:
-            data["listen"] = listen
+            config = config._replace(None, "listen", listen, "--listen")
         if platform_url is not None:
-            data["platform"]["url"] = platform_url
+            config = config._replace("platform", "url", platform_url, "--platform-url")
         if redis_url is not None:
-            data["redis"]["url"] = redis_url
-        return validate_config(data, "command line")
+            config = config._replace("redis", "url", redis_url, "--redis-url")
+        return config
+
+    def with_environment(self, environ: Mapping[str, str]) -> Self:
+        """``AMC_PLATFORM_URL``/``REDIS_URL`` in place of the defaults the file did not set."""
+        config = self
+        for section, variable in (("platform", "AMC_PLATFORM_URL"), ("redis", "REDIS_URL")):
+            value = environ.get(variable)
+            if value and "url" not in getattr(self, section).model_fields_set:
+                config = config._replace(section, "url", value, variable)
+        return config
 
 
 def _format(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    parts, value = [str(part) for part in first["loc"]], first.get("input")
     message = first["msg"].removeprefix("Value error, ")
-    return f"{source}: {loc}: {message} (got {first.get('input')!r})"
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        parts, value, message = [*parts, cause.field], cause.value, str(cause)
+    loc = ".".join(parts) or "(top level)"
+    return f"{source}: {loc}: {message} (got {value!r})"
 
 
 def validate_config(data: Any, source: str = "config") -> ExporterConfig:
