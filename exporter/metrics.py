@@ -1,7 +1,10 @@
 """A Prometheus collector that renders the probes' latest results; it never does I/O.
 
 Metric names, labels and meanings are the contract of DESIGN.md section 4. Every label value
-comes from a fixed set or from configuration (routes, queues): never one per job or worker.
+comes from a fixed set or from configuration, never from Redis or the platform as it is, and
+never one per job or worker: ``route`` is an expected route; ``queue`` is the discovery queue,
+a queue of ``rq.queues``, or ``other``, the sum of every other queue found in Redis (so 300
+queues in Redis still make 6 ``queue`` values).
 
 What is absent, and when (nothing stale is shown as current):
 - status, ``amc_api_up``: until the first health or discovery probe has finished;
@@ -12,7 +15,8 @@ What is absent, and when (nothing stale is shown as current):
   ``check="not_frozen"`` is informational: it never raises ``amc_data_mock_suspected`` nor
   lowers the ratio (markets stand still after hours; ``DiscoveryResultsFrozen`` alerts on it);
 - ``amc_component_up``: while the latest ``/health`` probe got no health report;
-- queue, worker, heartbeat, cache and memory gauges: while the latest Redis read failed.
+- queue, worker, heartbeat, cache and memory gauges: while the latest Redis read failed;
+  memory gauges also while Redis refuses ``INFO`` (an ACL).
 """
 
 from __future__ import annotations
@@ -65,7 +69,11 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         (),
     ),
     "amc_discovery_jobs": ("gauge", "Jobs of the discovery queue by RQ state.", ("state",)),
-    "amc_rq_jobs": ("gauge", "Jobs of every RQ queue by state.", ("queue", "state")),
+    "amc_rq_jobs": (
+        "gauge",
+        "RQ jobs by queue (configured ones; the rest summed as other) and state.",
+        ("queue", "state"),
+    ),
     "amc_discovery_oldest_queued_job_age_seconds": (
         "gauge",
         "Age of the oldest queued discovery job (0 when none).",
@@ -239,5 +247,7 @@ def _render_queue(families: dict[str, Metric], snap: Snapshot) -> None:
     for queue in sorted(set(view.queue_jobs) | {q for q, _ in workers}):
         for state in WORKER_STATES:
             _add(families, "amc_rq_workers", [queue, state], workers.get((queue, state), 0))
-    _add(families, "amc_redis_memory_used_bytes", [], view.memory_used_bytes)
-    _add(families, "amc_redis_memory_max_bytes", [], view.memory_max_bytes)
+    if view.memory_used_bytes is not None:
+        _add(families, "amc_redis_memory_used_bytes", [], view.memory_used_bytes)
+    if view.memory_max_bytes is not None:
+        _add(families, "amc_redis_memory_max_bytes", [], view.memory_max_bytes)

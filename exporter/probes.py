@@ -155,7 +155,9 @@ class Prober:
         now = self.clock()
         try:
             state = await asyncio.wait_for(
-                asyncio.to_thread(read_queue_state, self.redis, self.config.discovery, now),
+                asyncio.to_thread(
+                    read_queue_state, self.redis, self.config.discovery, now, self.config.rq.queues
+                ),
                 self.config.probes.queues.timeout_seconds,
             )
         except (redis.RedisError, OSError, TimeoutError) as exc:

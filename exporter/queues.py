@@ -3,6 +3,11 @@
 Everything is read with two pipelined round trips on a client with a socket timeout, without
 running RQ's registry cleanups (the exporter only reads). The cost does not grow with the
 number of jobs: lengths and cardinalities only, plus the first few queued jobs' timestamps.
+
+Queue names come from Redis (``rq:queues``, the workers' queue lists), so they are not used as
+label values as they are: the discovery queue and the configured ``rq.queues`` keep their
+names, and every other queue is summed under ``other`` (counted, never dropped). ``INFO
+memory`` is optional: a Redis whose ACL denies ``INFO`` still reads as up, without memory.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 from rq.defaults import RQ_KEY_PREFIX
 
-from exporter.config import DiscoveryConfig
+from exporter.config import DEFAULT_RQ_QUEUES, OTHER_QUEUE, DiscoveryConfig
 
 JOB_STATES: tuple[str, ...] = ("queued", "started", "failed", "deferred", "scheduled", "finished")
 """Every value of the ``state`` label of job gauges."""
@@ -60,7 +65,6 @@ class QueueState(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    read_at: float
     jobs: dict[str, int]
     queue_jobs: dict[str, dict[str, int]]
     oldest_queued_at: float | None
@@ -69,8 +73,8 @@ class QueueState(BaseModel):
     cache_ttl_seconds: float | None
     last_run_status: str | None
     workers: tuple[WorkerCount, ...]
-    memory_used_bytes: int
-    memory_max_bytes: int
+    memory_used_bytes: int | None
+    memory_max_bytes: int | None
 
     def oldest_queued_age(self, now: float) -> float:
         """Seconds since the oldest queued discovery job was enqueued (0 when none)."""
@@ -124,20 +128,44 @@ def _queue_counts(pipe: Any, queue: str, now: float) -> None:
             pipe.zcard(prefix + queue)
 
 
-def _worker_counts(rows: list[tuple[Any, Any]]) -> tuple[WorkerCount, ...]:
+def _label(queue: str, named: frozenset[str]) -> str:
+    """The ``queue`` label value of ``queue``: its name when configured, else ``other``."""
+    return queue if queue in named else OTHER_QUEUE
+
+
+def _worker_counts(rows: list[tuple[Any, Any]], named: frozenset[str]) -> tuple[WorkerCount, ...]:
     counts: Counter[tuple[str, str]] = Counter()
     for state, queues in rows:
         if state is None and queues is None:
             continue  # a registered worker whose key expired: it is gone
         name = _text(state) if state is not None else "unknown"
         name = name if name in WORKER_STATES else "unknown"
-        for queue in filter(None, _text(queues or b"").split(",")):
-            counts[(queue, name)] += 1
+        # A worker on two unnamed queues counts once under "other", as under any one name.
+        labels = {_label(q, named) for q in filter(None, _text(queues or b"").split(","))}
+        for label in labels:
+            counts[(label, name)] += 1
     return tuple(WorkerCount(queue=q, state=s, count=n) for (q, s), n in sorted(counts.items()))
 
 
+def _sum_by_label(
+    counts: dict[str, dict[str, int]], named: frozenset[str]
+) -> dict[str, dict[str, int]]:
+    """Job counts per label value: every named queue (zeros when absent) and ``other``."""
+    labelled = {q: dict.fromkeys(JOB_STATES, 0) for q in (*sorted(named), OTHER_QUEUE)}
+    for queue, jobs in counts.items():
+        total = labelled[_label(queue, named)]
+        for state, count in jobs.items():
+            total[state] += count
+    return labelled
+
+
 def _second_round(
-    client: redis.Redis, queues: list[str], head_ids: list[str], workers: list[str], now: float
+    client: redis.Redis,
+    queues: list[str],
+    head_ids: list[str],
+    workers: list[str],
+    now: float,
+    named: frozenset[str],
 ) -> tuple[dict[str, dict[str, int]], float | None, tuple[WorkerCount, ...]]:
     """Counts of every queue, enqueue times of the head jobs and workers, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
@@ -156,11 +184,30 @@ def _second_round(
     rest = replies[len(queues) * width :]
     known = [t for e, c in rest[: len(head_ids)] if (t := _timestamp(e or c)) is not None]
     oldest = min(known) if known else None
-    return queue_jobs, oldest, _worker_counts(rest[len(head_ids) :])
+    return queue_jobs, oldest, _worker_counts(rest[len(head_ids) :], named)
 
 
-def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float) -> QueueState:
-    """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``."""
+def _memory(reply: Any) -> tuple[int | None, int | None]:
+    """Used and max memory from ``INFO memory``; None when Redis refused it (an ACL)."""
+    if isinstance(reply, redis.ResponseError):
+        return None, None
+    if isinstance(reply, Exception):
+        raise reply
+    return int(reply.get("used_memory", 0)), int(reply.get("maxmemory", 0))
+
+
+def read_queue_state(
+    client: redis.Redis,
+    discovery: DiscoveryConfig,
+    now: float,
+    named: tuple[str, ...] = DEFAULT_RQ_QUEUES,
+) -> QueueState:
+    """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``.
+
+    ``named`` are the queues reported by name besides ``discovery.queue``; the rest are summed
+    under ``other``.
+    """
+    labels = frozenset(named) | {discovery.queue}
     with client.pipeline(transaction=False) as pipe:
         pipe.smembers(QUEUES_KEY)
         pipe.smembers(WORKERS_KEY)
@@ -170,21 +217,26 @@ def read_queue_state(client: redis.Redis, discovery: DiscoveryConfig, now: float
         pipe.pttl(discovery.candidates_key)
         pipe.get(discovery.status_key)
         pipe.info("memory")
-        queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = pipe.execute()
-    queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | {discovery.queue})
+        replies = pipe.execute(raise_on_error=False)
+    for reply in replies[:-1]:
+        if isinstance(reply, Exception):
+            raise reply
+    queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = replies
+    used, limit = _memory(memory)
+    queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | labels)
     queue_jobs, oldest, workers = _second_round(
-        client, queues, [_text(j) for j in head], sorted(_text(k) for k in worker_keys), now
-    )
+        client, queues, [_text(j) for j in head], sorted(_text(k) for k in worker_keys), now,
+        labels,
+    )  # fmt: skip
     return QueueState(
-        read_at=now,
         jobs=queue_jobs[discovery.queue],
-        queue_jobs=queue_jobs,
+        queue_jobs=_sum_by_label(queue_jobs, labels),
         oldest_queued_at=oldest,
         heartbeat_at=_timestamp(heartbeat),
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),
         last_run_status=_run_status(status),
         workers=workers,
-        memory_used_bytes=int(memory.get("used_memory", 0)),
-        memory_max_bytes=int(memory.get("maxmemory", 0)),
+        memory_used_bytes=used,
+        memory_max_bytes=limit,
     )

@@ -56,8 +56,8 @@ class QueueView(_Model):
     cache_ttl_seconds: float | None
     last_run_status: str | None
     workers: tuple[WorkerCount, ...]
-    memory_used_bytes: int
-    memory_max_bytes: int
+    memory_used_bytes: int | None
+    memory_max_bytes: int | None
 
 
 class Snapshot(_Model):

@@ -122,7 +122,7 @@ def test_a_cache_that_never_expires(prober: Prober) -> None:
     jobs = dict.fromkeys(("queued", "started", "failed", "deferred", "scheduled", "finished"), 0)
     prober.latest.redis_up = True
     prober.latest.queues = QueueState(
-        read_at=NOW, jobs=jobs, queue_jobs={"amc_discovery": jobs}, oldest_queued_at=None,
+        jobs=jobs, queue_jobs={"amc_discovery": jobs}, oldest_queued_at=None,
         heartbeat_at=NOW - 5, lock_held=False, cache_ttl_seconds=math.inf,
         last_run_status="finished", workers=(), memory_used_bytes=1, memory_max_bytes=0,
     )  # fmt: skip
@@ -153,7 +153,7 @@ def test_queue_state_and_worker_zeros(prober: Prober) -> None:
     jobs = {"queued": 4, "started": 1, "failed": 2, "deferred": 0, "scheduled": 0, "finished": 9}
     prober.latest.redis_up = True
     prober.latest.queues = QueueState(
-        read_at=NOW, jobs=jobs, queue_jobs={"amc_discovery": jobs, "remediation-high": jobs},
+        jobs=jobs, queue_jobs={"amc_discovery": jobs, "remediation-high": jobs},
         oldest_queued_at=NOW - 120, heartbeat_at=None, lock_held=False,
         cache_ttl_seconds=None, last_run_status="failed",
         workers=(WorkerCount(queue="amc_discovery", state="busy", count=3),),
@@ -183,3 +183,38 @@ def test_queue_state_and_worker_zeros(prober: Prober) -> None:
 def test_describe_names_every_family(prober: Prober) -> None:
     collector = ExporterCollector(prober)
     assert {family.name for family in collector.describe()} == set(FAMILIES)
+
+
+def test_memory_gauges_are_absent_when_redis_refuses_info(prober: Prober) -> None:
+    jobs = dict.fromkeys(("queued", "started", "failed", "deferred", "scheduled", "finished"), 0)
+    prober.latest.redis_up = True
+    prober.latest.queues = QueueState(
+        jobs=jobs, queue_jobs={"amc_discovery": jobs, "other": jobs}, oldest_queued_at=None,
+        heartbeat_at=None, lock_held=False, cache_ttl_seconds=None, last_run_status=None,
+        workers=(), memory_used_bytes=None, memory_max_bytes=None,
+    )  # fmt: skip
+    registry = registry_for(prober)
+    assert registry.get_sample_value("amc_redis_up") == 1.0
+    assert registry.get_sample_value("amc_redis_memory_used_bytes") is None
+    assert registry.get_sample_value("amc_redis_memory_max_bytes") is None
+    assert registry.get_sample_value("amc_rq_jobs", {"queue": "other", "state": "queued"}) == 0.0
+
+
+async def test_the_queue_probe_names_the_configured_queues(redis: redis_lib.Redis) -> None:
+    from rq import Queue
+
+    for name in ("mine", "theirs", "remediation-high"):
+        Queue(name, connection=redis).enqueue("tests.exporter.jobs.noop")
+    config = ExporterConfig.model_validate({"rq": {"queues": ["mine"]}})
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, redis, clock=Clock())
+        assert await prober.probe_queues()
+    registry = registry_for(prober)
+    queues = {
+        s.labels["queue"]
+        for family in registry.collect()
+        if family.name == "amc_rq_jobs"
+        for s in family.samples
+    }
+    assert queues == {"amc_discovery", "mine", "other"}
+    assert registry.get_sample_value("amc_rq_jobs", {"queue": "other", "state": "queued"}) == 2.0

@@ -11,9 +11,10 @@ import redis as redis_lib
 from rq import Queue, SimpleWorker, Worker
 from rq.utils import utcformat
 
-from exporter.config import DiscoveryConfig
-from exporter.queues import read_queue_state
-from tests.services import Service, script, wait_for
+from exporter.config import DiscoveryConfig, ExporterConfig
+from exporter.probes import make_redis
+from exporter.queues import JOB_STATES, read_queue_state
+from tests.services import RedisServer, Service, free_port, script, wait_for
 
 DISCOVERY = DiscoveryConfig()
 JOBS = "tests.exporter.jobs"
@@ -32,6 +33,7 @@ def test_an_empty_redis_reads_as_zeros(redis: redis_lib.Redis) -> None:
     assert state.oldest_queued_age(time.time()) == 0.0
     assert state.heartbeat_at is None
     assert state.workers == ()
+    assert state.memory_used_bytes is not None
     assert state.memory_used_bytes > 0
     assert state.cache_ttl_seconds is None
     assert state.last_run_status is None
@@ -56,7 +58,40 @@ def test_jobs_by_state(redis: redis_lib.Redis) -> None:
     assert state.jobs == {
         "queued": 3, "started": 0, "failed": 1, "deferred": 1, "scheduled": 1, "finished": 2,
     }  # fmt: skip
-    assert state.queue_jobs["elsewhere"]["queued"] == 1
+    assert "elsewhere" not in state.queue_jobs  # not configured: summed as "other"
+    assert state.queue_jobs["other"]["queued"] == 1
+
+
+def test_many_queues_keep_a_bounded_set_of_labels(redis: redis_lib.Redis) -> None:
+    # Queue names come from Redis: 300 of them must not become 300 label values.
+    names = [f"tenant-{i}" for i in range(300)]
+    for i, name in enumerate(names):
+        Queue(name, connection=redis).enqueue(f"{JOBS}.noop")
+        if i % 100 == 0:
+            Worker([Queue(name, connection=redis)], connection=redis, name=f"w{i}").register_birth()
+    Queue("remediation-high", connection=redis).enqueue(f"{JOBS}.noop")
+    both = [Queue("remediation-low", connection=redis), Queue(names[1], connection=redis)]
+    Worker(both, connection=redis, name="mixed").register_birth()
+    state = read_queue_state(redis, DISCOVERY, time.time())
+    assert set(state.queue_jobs) == {
+        DISCOVERY.queue, "remediation-critical", "remediation-high", "remediation-medium",
+        "remediation-low", "other",
+    }  # fmt: skip
+    assert state.queue_jobs["other"]["queued"] == 300  # summed, never dropped
+    assert state.queue_jobs["remediation-high"]["queued"] == 1
+    assert state.queue_jobs["remediation-critical"] == dict.fromkeys(JOB_STATES, 0)
+    counts = {(w.queue, w.state): w.count for w in state.workers}
+    assert {q for q, _ in counts} == {"other", "remediation-low"}
+    assert sum(n for (q, _), n in counts.items() if q == "other") == 4
+
+
+def test_configured_queues_are_the_ones_named(redis: redis_lib.Redis) -> None:
+    Queue("mine", connection=redis).enqueue(f"{JOBS}.noop")
+    Queue("remediation-high", connection=redis).enqueue(f"{JOBS}.noop")
+    state = read_queue_state(redis, DISCOVERY, time.time(), named=("mine",))
+    assert set(state.queue_jobs) == {DISCOVERY.queue, "mine", "other"}
+    assert state.queue_jobs["mine"]["queued"] == 1
+    assert state.queue_jobs["other"]["queued"] == 1
 
 
 def test_oldest_queued_job_age(redis: redis_lib.Redis) -> None:
@@ -150,8 +185,30 @@ def test_a_real_worker_running_a_job(
 
 
 def test_redis_down_raises_within_the_socket_timeout() -> None:
-    from tests.services import free_port
-
-    client = redis_lib.Redis(port=free_port(), socket_timeout=0.5, socket_connect_timeout=0.5)
+    config = ExporterConfig.model_validate(
+        {"redis": {"url": f"redis://127.0.0.1:{free_port()}/0", "socket_timeout_seconds": 0.5}}
+    )
+    client = make_redis(config)  # the exporter's own client, no retries
+    started = time.monotonic()
     with pytest.raises(redis_lib.ConnectionError):
         read_queue_state(client, DISCOVERY, time.time())
+    assert time.monotonic() - started < 5  # generous: one attempt, not ten
+    client.close()
+
+
+def test_a_redis_that_denies_info_still_reads(own_redis_server: RedisServer) -> None:
+    admin = redis_lib.Redis(port=own_redis_server.port)
+    admin.acl_setuser(
+        "exporter", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"],
+        commands=["+@all", "-info"],
+    )  # fmt: skip
+    Queue(DISCOVERY.queue, connection=admin).enqueue(f"{JOBS}.noop")
+    limited = redis_lib.Redis(port=own_redis_server.port, username="exporter", password="secret")
+    with pytest.raises(redis_lib.exceptions.NoPermissionError):
+        limited.info("memory")
+    state = read_queue_state(limited, DISCOVERY, time.time())
+    assert state.jobs["queued"] == 1
+    assert state.memory_used_bytes is None
+    assert state.memory_max_bytes is None
+    limited.close()
+    admin.close()
