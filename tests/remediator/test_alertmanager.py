@@ -110,3 +110,36 @@ def test_alerts_through_alertmanager_execute_once_and_resolve(
     assert report["mttr_seconds"] >= 300
     _, listed = call("GET", f"{base}/api/v1/executions")
     assert len(listed["executions"]) == 1
+
+
+def test_alertmanager_with_the_wrong_token_executes_nothing(
+    services: Callable[..., Service],
+    tmp_path: Path,
+    token_file: Path,
+    redis_url: str,
+    redis: redis_lib.Redis,
+) -> None:
+    config = write_config(tmp_path, token_file, redis_url, alerts={"CacheStale": "FLUSH_REDIS"})
+    base = start_serve(services, config, redis_url)
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("not-the-token\n")
+    am = start_alertmanager(
+        services, alertmanager_config(tmp_path, f"{base}/webhook", wrong), tmp_path
+    )
+    labels = {"alertname": "CacheStale", "severity": "error"}
+    firing = [{"labels": labels, "startsAt": iso(datetime.now(UTC))}]
+    assert call("POST", f"{am}/api/v2/alerts", firing, token=None)[0] == 200
+
+    def failed_deliveries() -> float:
+        _, text = call("GET", f"{am}/metrics", token=None)
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("alertmanager_notifications_failed_total") and "webhook" in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    wait_for(lambda: failed_deliveries() >= 1, 30, "Alertmanager's rejected delivery")
+    _, audit = call("GET", f"{base}/api/v1/audit")
+    assert audit["entries"] == []
+    _, listed = call("GET", f"{base}/api/v1/executions")
+    assert listed["executions"] == []
