@@ -120,13 +120,14 @@ class DiscoveryResult(CallResult):
 
 
 class RouteResult(BaseModel):
-    """Whether one expected route exists (answers anything but 404)."""
+    """Whether one expected route exists: ``up`` is None when it did not answer (no verdict)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     route: str
-    up: bool
+    up: bool | None
     http_status: int | None = None
+    failure: Failure | None = None
 
 
 def _resource_not_found(body: Any) -> bool:
@@ -210,13 +211,19 @@ class PlatformClient:
     async def routes(
         self, paths: tuple[str, ...], seconds: float, concurrency: int = 8
     ) -> list[RouteResult]:
-        """Check which ``paths`` exist; one that does not answer counts as not up."""
+        """Check which ``paths`` exist; only a bare 404 means missing.
+
+        A route that times out or cannot be reached gets no verdict (``up`` None): a slow or
+        restarting platform must not make existing routes look missing.
+        """
         gate = asyncio.Semaphore(concurrency)
 
         async def one(path: str) -> RouteResult:
             async with gate:
                 call, status, body = await self._get(path, seconds)
-            up = call.answered and (status != 404 or _resource_not_found(body))
-            return RouteResult(route=path, up=up, http_status=call.http_status)
+            if not call.answered:
+                return RouteResult(route=path, up=None, failure=call.failure)
+            up = status != 404 or _resource_not_found(body)
+            return RouteResult(route=path, up=up, http_status=status)
 
         return list(await asyncio.gather(*(one(p) for p in paths)))

@@ -16,8 +16,11 @@ within its configured timeout, and returns an ``exporter.snapshot.Snapshot``. It
 for the platform's sake: an unreachable API or Redis shows as ``api_up``/``redis_up`` False.
 ``redis_client`` is a synchronous ``redis.Redis`` (what RQ uses); when None, one is made from
 ``config.redis`` with its socket timeout, and closed afterwards. ``snapshot.routes_up`` is the
-verdict per expected route: a route is missing when it is unanswered or answers the framework's
-bare 404, not when it answers a 404 about its resource ("no discovery results cached").
+verdict per expected route: a route is missing only when it answers the framework's bare 404,
+not when it answers a 404 about its resource ("no discovery results cached"); a route that
+did not answer (timeout, connection) has no verdict and is left out (the long-running form
+keeps its previous verdict). ``snapshot.api_up`` is whether the most recently finished core
+probe (health or discovery) got an HTTP answer.
 
 ``Prober`` is the long-running form the exporter's server uses: ``await prober.run()`` loops
 each probe forever; ``prober.snapshot()`` derives the current view without any I/O.
@@ -112,7 +115,7 @@ class Prober:
         result = await self.client.health(
             self.config.platform.health_path, probes.health.timeout_seconds
         )
-        self.latest.health = result
+        self.latest.health, self.latest.api_answered = result, result.answered
         self.latest.scorer.observe(result.components if result.healthy is not None else None)
         self.stats.api_call("health", result)
         if result.failure is not None:
@@ -131,7 +134,7 @@ class Prober:
             )
         finally:
             self.latest.discovery_started = None
-        self.latest.discovery = result
+        self.latest.discovery, self.latest.api_answered = result, result.answered
         self.stats.api_call("discovery", result)
         if result.state == "ready" and result.payload is not None:
             frozen_for = self.frozen.observe(result.payload, self.clock())
@@ -143,12 +146,19 @@ class Prober:
         return result.failure is None
 
     async def probe_routes(self) -> bool:
-        """Check every expected route; True when every one answered (404 included)."""
-        results = await self.client.routes(
-            self.config.platform.expected_routes, self.config.probes.routes.timeout_seconds
-        )
-        self.latest.routes = results
-        return all(r.http_status is not None for r in results)
+        """Check every expected route; True when every one answered (404 included).
+
+        An unanswered route keeps its previous verdict (none before its first answer).
+        """
+        expected = self.config.platform.expected_routes
+        results = await self.client.routes(expected, self.config.probes.routes.timeout_seconds)
+        verdicts = {r.route: r.up for r in results if r.up is not None}
+        previous = {r: up for r, up in self.latest.routes.items() if r in expected}
+        self.latest.routes = {**previous, **verdicts}
+        unanswered = [f"{r.route} ({r.failure})" for r in results if r.up is None]
+        if unanswered:
+            log.warning("routes unanswered", extra={"detail": ", ".join(unanswered)})
+        return not unanswered
 
     async def probe_queues(self) -> bool:
         """Read RQ/Redis state in a thread (pipelined, with a socket timeout)."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from exporter.config import ExporterConfig
 from exporter.integrity import IntegrityReport
-from exporter.platform import DiscoveryResult, HealthResult, RouteResult
+from exporter.platform import DiscoveryResult, HealthResult
 from exporter.queues import QueueState, WorkerCount
 from exporter.status import HealthScorer, Status, classify
 
@@ -86,7 +86,8 @@ class Latest:
     discovery: DiscoveryResult | None = None
     discovery_started: float | None = None
     integrity: IntegrityReport | None = None
-    routes: list[RouteResult] | None = None
+    routes: dict[str, bool] = field(default_factory=dict)
+    api_answered: bool | None = None
     queues: QueueState | None = None
     redis_up: bool | None = None
     last_heartbeat_at: float | None = None
@@ -139,15 +140,12 @@ def _queue_view(latest: Latest, now: float) -> QueueView | None:
     )
 
 
-def _api_up(latest: Latest) -> bool | None:
-    answers = [r.answered for r in (latest.health, latest.discovery) if r is not None]
-    return any(answers) if answers else None
-
-
 def build_snapshot(latest: Latest, config: ExporterConfig, now: float) -> Snapshot:
     """Derive the snapshot from the latest probe results (pure: no I/O)."""
     health, discovery = latest.health, _discovery_view(latest, now)
-    api_up = _api_up(latest)
+    # The most recently finished core probe decides: an old discovery answer must not keep a
+    # dead API "up" (the discovery probe runs every 60 s and may take 90 s).
+    api_up = latest.api_answered
     health_ok = health.healthy if health is not None else None
     status: Status | None = None
     reason = "not probed yet"
@@ -160,7 +158,6 @@ def build_snapshot(latest: Latest, config: ExporterConfig, now: float) -> Snapsh
             config.thresholds,
         )
     report = latest.integrity
-    routes = latest.routes or []
     return Snapshot(
         taken_at=now,
         status=status,
@@ -171,8 +168,8 @@ def build_snapshot(latest: Latest, config: ExporterConfig, now: float) -> Snapsh
         health_scores=latest.scorer.scores(),
         health_score=latest.scorer.overall(),
         discovery=discovery,
-        routes_up={r.route: r.up for r in routes},
-        routes_missing=tuple(r.route for r in routes if not r.up),
+        routes_up=dict(latest.routes),
+        routes_missing=tuple(route for route, up in latest.routes.items() if not up),
         integrity=IntegrityView(
             checks=report.checks,
             ratio=report.ratio,

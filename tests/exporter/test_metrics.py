@@ -59,6 +59,7 @@ def healthy(prober: Prober) -> None:
         started_at=NOW, duration_seconds=0.4, http_status=200, state="ready", payload=payload
     )
     prober.latest.integrity = check(payload, prober.config.integrity)
+    prober.latest.api_answered = True
 
 
 def test_nothing_but_own_metrics_before_the_first_probe(prober: Prober) -> None:

@@ -145,8 +145,8 @@ async def test_routes(client: PlatformClient) -> None:
         "/healthy": True,
         "/crash": True,  # it exists, broken or not
         "/last": True,  # a 404 about a resource ("no results cached"): the route exists
-        "/absent": False,  # the framework's bare 404
-        "/slow": False,  # no answer
+        "/absent": False,  # the framework's bare 404: the only "missing"
+        "/slow": None,  # no answer: no verdict, never "missing"
     }
 
 
@@ -171,5 +171,65 @@ async def test_timeouts_are_counted_with_their_reason(platform: str) -> None:
     assert value("amc_api_probe_failures_total", route="health", reason="timeout") == 2.0
     assert value("amc_api_probe_failures_total", route="discovery", reason="timeout") == 0.0
     assert value("amc_exporter_probe_errors_total", probe="health") == 2.0
-    assert value("amc_api_up") == 1.0  # the discovery route answered (202)
     assert value("amc_discovery_candidates") == 0.0
+
+
+async def test_api_up_follows_the_most_recently_finished_core_probe(platform: str) -> None:
+    config = ExporterConfig.model_validate({
+        "platform": {"url": platform, "health_path": "/slow", "discovery_path": "/queued"},
+        "probes": {"health": {"timeout_seconds": 0.3}},
+    })  # fmt: skip
+    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, conn)
+        await prober.run_probe("discovery")
+        assert prober.snapshot().api_up is True  # the discovery route answered (202)
+        await prober.run_probe("health")
+        # The older discovery answer must not keep an API that stopped answering "up".
+        snapshot = prober.snapshot()
+        assert snapshot.api_up is False
+        assert snapshot.status == "down"
+        await prober.run_probe("discovery")
+        assert prober.snapshot().api_up is True
+    conn.close()
+
+
+async def test_an_unanswered_route_keeps_its_verdict_and_counts_an_error() -> None:
+    app = web.Application()
+    app.router.add_get("/here", healthy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    config = ExporterConfig.model_validate({
+        "platform": {"url": f"http://127.0.0.1:{port}", "expected_routes": ["/here", "/gone"]},
+        "probes": {"routes": {"timeout_seconds": 2}},
+    })  # fmt: skip
+    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, conn)
+        await prober.run_probe("routes")
+        assert prober.snapshot().routes_up == {"/here": True, "/gone": False}
+        await runner.cleanup()  # the platform goes away: connections are refused
+        await prober.run_probe("routes")
+    conn.close()
+    snapshot = prober.snapshot()
+    assert snapshot.routes_up == {"/here": True, "/gone": False}  # unchanged, not "missing"
+    assert snapshot.routes_missing == ("/gone",)
+    assert prober.stats.errors["routes"] == 1
+
+
+async def test_routes_never_answered_have_no_sample(client: PlatformClient) -> None:
+    config = ExporterConfig.model_validate({
+        "platform": {"url": client.base_url, "expected_routes": ["/slow", "/absent"]},
+        "probes": {"routes": {"timeout_seconds": 0.3}},
+    })  # fmt: skip
+    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    prober = Prober(config, client.session, conn)
+    await prober.run_probe("routes")
+    conn.close()
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(prober))
+    assert registry.get_sample_value("amc_api_route_up", {"route": "/slow"}) is None
+    assert registry.get_sample_value("amc_api_route_up", {"route": "/absent"}) == 0.0
+    assert registry.get_sample_value("amc_exporter_probe_errors_total", {"probe": "routes"}) == 1
