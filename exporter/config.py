@@ -249,6 +249,8 @@ class IntegrityConfig(_Model):
     symbol_pattern: str = Field(r"^[A-Z]{1,5}$", min_length=1)
     min_score: float = 0.0
     max_score: float = 100.0
+    # Above this share of the candidates, odd symbols or one repeated score are implausible.
+    implausible_share: float = Field(0.5, gt=0, lt=1)
     frozen_after_seconds: float = Field(3600.0, ge=0)
 
     @field_validator("symbol_pattern")

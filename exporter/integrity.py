@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -70,6 +71,7 @@ class FrozenTracker:
 
     fingerprint: str | None = None
     since: float = 0.0
+    # Only "more than one run" matters, so at most two ids are kept, whatever the run count.
     job_ids: set[str] = field(default_factory=set)
 
     def observe(self, payload: DiscoveryPayload, now: float) -> float:
@@ -80,7 +82,8 @@ class FrozenTracker:
         fingerprint = _fingerprint(payload)
         if fingerprint != self.fingerprint:
             self.fingerprint, self.since, self.job_ids = fingerprint, now, set()
-        self.job_ids.add(payload.job_id or "")
+        if len(self.job_ids) < 2:
+            self.job_ids.add(payload.job_id or "")
         # The same result served again from cache is not frozen: only new runs count.
         return now - self.since if len(self.job_ids) > 1 else 0.0
 
@@ -105,6 +108,10 @@ def markers(payload: DiscoveryPayload, config: IntegrityConfig) -> list[str]:
     return found
 
 
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
 def check(
     payload: DiscoveryPayload,
     config: IntegrityConfig,
@@ -116,19 +123,24 @@ def check(
     reasons += [f"marker: {m}" for m in found]
     pattern = re.compile(config.symbol_pattern)
     bad_symbols = [c.symbol for c in payload.candidates if not pattern.fullmatch(c.symbol)]
-    reasons += [f"symbol not plausible: {s!r}" for s in bad_symbols[:3]]
+    # Real listings include odd tickers (BRK.B): only a majority of them is implausible.
+    implausible = _share(len(bad_symbols), len(payload.candidates)) > config.implausible_share
+    if implausible:
+        reasons += [f"symbol not plausible: {s!r}" for s in bad_symbols[:3]]
     scores = [c.bms_score for c in payload.candidates]
     out_of_range = [s for s in scores if not config.min_score <= s <= config.max_score]
     reasons += [f"score out of range: {s}" for s in out_of_range[:3]]
-    identical = len(scores) >= 2 and len(set(scores)) == 1
+    # Two equal scores happen; most of three or more sharing one score does not.
+    score, same = Counter(scores).most_common(1)[0] if scores else (0.0, 0)
+    identical = len(scores) >= 3 and _share(same, len(scores)) > config.implausible_share
     if identical:
-        reasons.append(f"all {len(scores)} scores identical ({scores[0]})")
+        reasons.append(f"{same} of {len(scores)} scores identical ({score})")
     if payload.malformed:
         reasons.append(f"{payload.malformed} malformed candidates")
     checks = {
         "no_mock_markers": not found,
         "well_formed": payload.malformed == 0,
-        "valid_symbols": not bad_symbols,
+        "valid_symbols": not implausible,
         "scores_in_range": not out_of_range,
         "distinct_scores": not identical,
     }

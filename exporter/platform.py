@@ -33,22 +33,16 @@ class Candidate(_Payload):
 
     symbol: str
     bms_score: float
-    action: str | None = None
     price: float | None = None
 
 
 class DiscoveryPayload(_Payload):
     """The body of the discovery route (ready or queued); ``malformed`` counts bad candidates."""
 
-    status: str | None = None
-    count: int | None = None
     candidates: tuple[Candidate, ...] = ()
     malformed: int = 0
     engine: str | None = None
     job_id: str | None = None
-    cached: bool | None = None
-    cache_age_seconds: float | None = None
-    strategy: str | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
     error_recovery: bool | None = None
 
@@ -93,7 +87,6 @@ class CallResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    started_at: float
     duration_seconds: float
     http_status: int | None = None
     failure: Failure | None = None
@@ -150,7 +143,7 @@ class PlatformClient:
         self.session = session
 
     async def _get(self, path: str, seconds: float) -> tuple[CallResult, int, Any]:
-        started, t0 = time.time(), time.monotonic()
+        t0 = time.monotonic()
         status, body, failure, detail = 0, None, None, None
         try:
             async with self.session.get(
@@ -166,7 +159,6 @@ class PlatformClient:
         except aiohttp.ClientError as exc:
             failure, detail = "connection", f"{type(exc).__name__}: {exc}"
         call = CallResult(
-            started_at=started,
             duration_seconds=time.monotonic() - t0,
             http_status=status or None,
             failure=failure,

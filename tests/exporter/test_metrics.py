@@ -51,12 +51,12 @@ def registry_for(prober: Prober) -> CollectorRegistry:
 def healthy(prober: Prober) -> None:
     components = dict.fromkeys(("env", "database", "redis", "polygon", "alpaca"), True)
     prober.latest.health = HealthResult(
-        started_at=NOW, duration_seconds=0.01, http_status=200, healthy=True, components=components
+        duration_seconds=0.01, http_status=200, healthy=True, components=components
     )
     prober.latest.scorer.observe(components)
     payload = DiscoveryPayload.parse(ready())
     prober.latest.discovery = DiscoveryResult(
-        started_at=NOW, duration_seconds=0.4, http_status=200, state="ready", payload=payload
+        duration_seconds=0.4, http_status=200, state="ready", payload=payload
     )
     prober.latest.integrity = check(payload, prober.config.integrity)
     prober.latest.api_answered = True
@@ -97,7 +97,7 @@ def test_a_healthy_result(prober: Prober) -> None:
 def test_a_queued_answer_is_zero_candidates_but_not_down(prober: Prober) -> None:
     healthy(prober)
     prober.latest.discovery = DiscoveryResult(
-        started_at=NOW, duration_seconds=0.1, http_status=202, state="queued",
+        duration_seconds=0.1, http_status=202, state="queued",
         payload=DiscoveryPayload.parse({"status": "queued", "job_id": "discovery_1"}),
     )  # fmt: skip
     registry = registry_for(prober)
@@ -111,7 +111,7 @@ def test_a_queued_answer_is_zero_candidates_but_not_down(prober: Prober) -> None
 
 def test_no_results_yet_is_not_suspected(prober: Prober) -> None:
     prober.latest.discovery = DiscoveryResult(
-        started_at=NOW, duration_seconds=0.1, http_status=202, state="queued",
+        duration_seconds=0.1, http_status=202, state="queued",
         payload=DiscoveryPayload.parse({"status": "queued", "job_id": "discovery_1"}),
     )  # fmt: skip
     registry = registry_for(prober)
