@@ -5,9 +5,11 @@ sandbox platform (API; its worker fills the cache once and is stopped so that it
 the bench's jobs), ``amc-exporter`` with its production probe schedule, and ``rq-exporter`` from
 a virtual environment of its own (``.run/peer-venv``, created with pip when missing, because
 its ``rq`` pin differs from ours). It registers 20 RQ workers over 5 queues, then for 0,
-20,000 and 200,000 jobs over those queues scrapes both exporters in turns (a new connection
-each, as Prometheus does after an idle period) and prints p50/p99, their ratios and peak RSS;
-then once more while the platform's discovery route takes 30 s.
+20,000 and 200,000 jobs over those queues checks that both exporters really read them (ours:
+``amc_redis_up`` 1 and ``amc_rq_jobs`` summing to the jobs added; the peer: ``rq_jobs`` summing
+to the same and 20 ``rq_workers``), scrapes both in turns (a new connection each, as
+Prometheus does after an idle period) and prints p50/p99, their ratios and peak RSS; then once
+more while the platform's discovery route takes 30 s.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+from rq.utils import import_attribute
 
 from tests.sandbox_handle import SandboxHandle, start_sandbox
 from tests.services import RedisServer, Service, free_port, script, wait_for
@@ -38,15 +42,34 @@ PEER_VENV = ROOT / ".run" / "peer-venv"
 QUEUES = ("amc_discovery", "remediation-critical", "remediation-high", "remediation-medium",
           "remediation-low")  # fmt: skip
 WORKERS = 20
+PEER = "rq-exporter==3.1.0"
+NOOP = "bench.scrape.noop"
+"""The bench jobs' function: importable, so that a worker could run them."""
+
+
+def noop() -> None:
+    """The bench jobs' function (never run: the jobs are only counted)."""
+
+
+def _peer_version(venv: Path) -> str | None:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return None
+    done = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('rq-exporter'))"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def peer_binary(venv: Path) -> Path:
-    """rq-exporter in its own virtual environment, installed with pip when missing."""
+    """rq-exporter (pinned) in its own virtual environment, installed with pip when missing."""
     binary = venv / "bin" / "rq-exporter"
-    if not binary.exists():
-        print(f"installing rq-exporter into {venv} ...", flush=True)
+    wanted = PEER.split("==")[1]
+    if _peer_version(venv) != wanted:
+        print(f"installing {PEER} into {venv} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "rq-exporter"], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", PEER], check=True)
     return binary
 
 
@@ -69,7 +92,7 @@ def add_jobs(conn: redis.Redis, count: int) -> None:
     pipe = conn.pipeline(transaction=False)
     for i in range(count):
         queue = queues[i % len(queues)]
-        job = Job.create("bench.jobs.noop", connection=conn, origin=queue.name)
+        job = Job.create(NOOP, connection=conn, origin=queue.name)
         kind = i % 20
         if kind < 14:
             job.save(pipeline=pipe)
@@ -88,6 +111,45 @@ def add_jobs(conn: redis.Redis, count: int) -> None:
     pipe.execute()
     for queue in queues:
         conn.sadd(Queue.redis_queues_keys, queue.key)
+
+
+def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Every sample of one scrape, by sample name."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def readings(urls: tuple[str, str]) -> dict[str, float]:
+    """What each exporter says about Redis: job totals, workers, and whether ours is up."""
+    ours, peer = samples(urls[0]), samples(urls[1])
+    return {
+        "ours_redis_up": sum(v for _, v in ours.get("amc_redis_up", [])),
+        "ours_jobs": sum(v for _, v in ours.get("amc_rq_jobs", [])),
+        "ours_workers": sum(v for _, v in ours.get("amc_rq_workers", [])),
+        "peer_jobs": sum(v for _, v in peer.get("rq_jobs", [])),
+        "peer_workers": sum(v for _, v in peer.get("rq_workers", [])),
+    }
+
+
+def check_readings(urls: tuple[str, str], jobs: int) -> None:
+    """Wait until both exporters report the ``jobs`` added and the 20 workers, or fail."""
+    expected = {"ours_redis_up": 1, "ours_jobs": jobs, "ours_workers": WORKERS,
+                "peer_jobs": jobs, "peer_workers": WORKERS}  # fmt: skip
+    seen: dict[str, float] = {}
+
+    def agree() -> bool:
+        seen.update(readings(urls))
+        return seen == expected
+
+    try:
+        wait_for(agree, 60, f"both exporters to read {jobs:,} jobs", step=0.5)
+    except TimeoutError as exc:
+        raise SystemExit(f"bench: {exc}: expected {expected}, saw {seen}") from None
 
 
 def scrape_ms(url: str) -> float:
@@ -155,12 +217,19 @@ def starter(workdir: Path, started: list[Service]) -> Any:
     return start
 
 
-def prepare_platform(start: Any, workdir: Path, redis_url: str) -> SandboxHandle:
-    """The sandbox with a long-lived cache, its worker stopped after one discovery run."""
+def prepare_platform(start: Any, workdir: Path, redis_url: str, conn: redis.Redis) -> SandboxHandle:
+    """The sandbox with a long-lived cache, its worker stopped after one discovery run.
+
+    RQ's keys are then deleted (not the results cache), so that the jobs and workers in Redis
+    are exactly the bench's and both exporters' totals can be checked against them.
+    """
     sandbox = start_sandbox(start, workdir, redis_url, cache_ttl_seconds=86_400)
     sandbox.wait_job(sandbox.trigger(), timeout=60)
     assert sandbox.worker is not None
     sandbox.worker.stop()
+    keys = list(conn.scan_iter("rq:*", count=1000))
+    if keys:
+        conn.delete(*keys)
     return sandbox
 
 
@@ -206,7 +275,7 @@ def phases(
         total = size
         for worker in workers:
             worker.heartbeat()
-        time.sleep(6)  # a queue probe of ours (every 5 s) has read the new state
+        check_readings(urls, total)  # both really read the data (ours within its 5 s schedule)
         ok &= report(f"{size:,}", measure(ours, peer, urls, args.scrapes))
     sandbox.set_fault("api_latency", seconds=args.slow_seconds)
     wait_for(lambda: _in_flight(urls[0]), 20, "a discovery probe in flight")
@@ -222,6 +291,7 @@ def phases(
 def run(args: argparse.Namespace) -> int:
     """The whole benchmark; returns the exit status (0 when every bar is met)."""
     workdir = Path(tempfile.mkdtemp(prefix="amc-bench-"))
+    import_attribute(NOOP)  # the jobs name a function that exists
     peer_bin = peer_binary(args.peer_venv)
     server = RedisServer()
     server.start()
@@ -229,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with running(workdir) as started:
             start = starter(workdir, started)
-            sandbox = prepare_platform(start, workdir, server.url)
+            sandbox = prepare_platform(start, workdir, server.url, conn)
             exporters = start_exporters(start, workdir, sandbox.url, server.url, peer_bin)
             ok = phases(args, conn, sandbox, exporters)
     finally:
