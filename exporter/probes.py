@@ -43,7 +43,7 @@ from redis.retry import Retry
 from exporter.config import ExporterConfig, ProbeSchedule
 from exporter.integrity import FrozenTracker, check
 from exporter.platform import CallResult, PlatformClient
-from exporter.queues import read_queue_state
+from exporter.queues import QueueState, read_queue_state
 from exporter.snapshot import Latest, Snapshot, build_snapshot
 from exporter.status import HealthScorer
 
@@ -104,6 +104,7 @@ class Prober:
         self.latest = Latest(scorer=HealthScorer(config.thresholds.health_score_window))
         self.stats = ProbeStats()
         self.frozen = FrozenTracker()
+        self._read: asyncio.Future[QueueState] | None = None
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         """The current view, derived without I/O."""
@@ -119,9 +120,7 @@ class Prober:
         self.latest.scorer.observe(result.components if result.healthy is not None else None)
         self.stats.api_call("health", result)
         if result.failure is not None:
-            log.warning(
-                "health probe failed", extra={"reason": result.failure, "detail": result.detail}
-            )
+            log.warning("health probe failed", extra=self._failure("health", result))
         return result.failure is None
 
     async def probe_discovery(self) -> bool:
@@ -140,10 +139,16 @@ class Prober:
             frozen_for = self.frozen.observe(result.payload, self.clock())
             self.latest.integrity = check(result.payload, self.config.integrity, frozen_for)
         if result.failure is not None:
-            log.warning(
-                "discovery probe failed", extra={"reason": result.failure, "detail": result.detail}
-            )
+            log.warning("discovery probe failed", extra=self._failure("discovery", result))
         return result.failure is None
+
+    def _failure(self, probe: str, result: CallResult) -> dict[str, str | None]:
+        """Log fields of a failed core probe; a timeout names the setting that fired."""
+        detail = result.detail
+        if result.failure == "timeout":
+            seconds = getattr(self.config.probes, probe).timeout_seconds
+            detail = f"probes.{probe}.timeout_seconds ({seconds:g}s) passed"
+        return {"probe": probe, "reason": result.failure, "detail": detail}
 
     async def probe_routes(self) -> bool:
         """Check every expected route; True when every one answered (404 included).
@@ -161,18 +166,28 @@ class Prober:
         return not unanswered
 
     async def probe_queues(self) -> bool:
-        """Read RQ/Redis state in a thread (pipelined, with a socket timeout)."""
-        now = self.clock()
+        """Read RQ/Redis state in a thread (pipelined, with a socket timeout).
+
+        A thread cannot be cancelled: a read that outlived the probe's timeout runs on until
+        its socket timeout ends it, and no new read starts meanwhile, so reads never pile up.
+        """
+        if self._read is not None and not self._read.done():
+            self.latest.redis_up = False
+            log.warning("queue probe skipped", extra={"detail": "the previous read still runs"})
+            return False
+        config, now = self.config, self.clock()
+        read = asyncio.ensure_future(
+            asyncio.to_thread(read_queue_state, self.redis, config.discovery, now, config.rq.queues)
+        )
+        read.add_done_callback(_consume)
+        self._read = read
         try:
             state = await asyncio.wait_for(
-                asyncio.to_thread(
-                    read_queue_state, self.redis, self.config.discovery, now, self.config.rq.queues
-                ),
-                self.config.probes.queues.timeout_seconds,
+                asyncio.shield(read), config.probes.queues.timeout_seconds
             )
         except (redis.RedisError, OSError, TimeoutError) as exc:
             self.latest.redis_up = False
-            log.warning("queue probe failed", extra={"detail": f"{type(exc).__name__}: {exc}"})
+            log.warning("queue probe failed", extra={"detail": _why(exc, config)})
             return False
         self.latest.queues, self.latest.redis_up = state, True
         if state.heartbeat_at is not None:
@@ -217,6 +232,23 @@ class Prober:
             "queues": probes.queues,
         }
         await asyncio.gather(*(self._loop(name, s) for name, s in schedules.items()))
+
+
+def _consume(read: asyncio.Future[QueueState]) -> None:
+    """Retrieve the outcome of a read nobody awaits any more (its probe timed out)."""
+    if not read.cancelled():
+        read.exception()
+
+
+def _why(exc: BaseException, config: ExporterConfig) -> str:
+    """The log detail of a failed Redis read, naming the timeout that fired, if one did."""
+    if isinstance(exc, redis.TimeoutError):
+        seconds = config.redis.socket_timeout_seconds
+        return f"redis.socket_timeout_seconds ({seconds:g}s) passed: {exc}"
+    if isinstance(exc, TimeoutError):
+        seconds = config.probes.queues.timeout_seconds
+        return f"probes.queues.timeout_seconds ({seconds:g}s) passed"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def probe_once(config: ExporterConfig, redis_client: redis.Redis | None = None) -> Snapshot:

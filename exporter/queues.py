@@ -13,6 +13,7 @@ memory`` is optional: a Redis whose ACL denies ``INFO`` still reads as up, witho
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from rq.defaults import RQ_KEY_PREFIX
 
 from exporter.config import DEFAULT_RQ_QUEUES, OTHER_QUEUE, DiscoveryConfig
+
+log = logging.getLogger(__name__)
 
 JOB_STATES: tuple[str, ...] = ("queued", "started", "failed", "deferred", "scheduled", "finished")
 """Every value of the ``state`` label of job gauges."""
@@ -228,11 +231,19 @@ def read_queue_state(
         client, queues, [_text(j) for j in head], sorted(_text(k) for k in worker_keys), now,
         labels,
     )  # fmt: skip
+    heartbeat_at = _timestamp(heartbeat)
+    if heartbeat is not None and heartbeat_at is None:
+        # Read as "never seen" (an infinite age), which alerts: say why.
+        value = _text(heartbeat)[:80]
+        log.warning(
+            "unreadable worker heartbeat",
+            extra={"key": discovery.heartbeat_key, "detail": f"not a time: {value!r}"},
+        )
     return QueueState(
         jobs=queue_jobs[discovery.queue],
         queue_jobs=_sum_by_label(queue_jobs, labels),
         oldest_queued_at=oldest,
-        heartbeat_at=_timestamp(heartbeat),
+        heartbeat_at=heartbeat_at,
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),
         last_run_status=_run_status(status),

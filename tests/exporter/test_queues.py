@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -113,6 +114,18 @@ def test_heartbeat_and_lock(redis: redis_lib.Redis) -> None:
     assert state.lock_held is True
 
 
+def test_an_unreadable_heartbeat_is_logged(
+    redis: redis_lib.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis.set(DISCOVERY.heartbeat_key, "yesterday-ish")
+    with caplog.at_level("WARNING", logger="exporter.queues"):
+        state = read_queue_state(redis, DISCOVERY, time.time())
+    assert state.heartbeat_at is None
+    [record] = caplog.records
+    assert record.getMessage() == "unreadable worker heartbeat"
+    assert getattr(record, "detail", None) == "not a time: 'yesterday-ish'"
+
+
 def test_configured_keys_are_the_ones_read(redis: redis_lib.Redis) -> None:
     config = DiscoveryConfig(
         queue="other_q", heartbeat_key="hb", lock_key="lk", candidates_key="c", status_key="s"
@@ -212,3 +225,37 @@ def test_a_redis_that_denies_info_still_reads(own_redis_server: RedisServer) -> 
     assert state.memory_max_bytes is None
     limited.close()
     admin.close()
+
+
+async def test_a_read_that_outlives_its_probe_is_not_piled_upon(
+    own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aiohttp
+
+    from exporter.probes import Prober
+
+    config = ExporterConfig.model_validate({
+        "redis": {"url": own_redis_server.url, "socket_timeout_seconds": 10},
+        "probes": {"queues": {"interval_seconds": 1, "timeout_seconds": 0.3}},
+    })  # fmt: skip
+    client = make_redis(config)
+    client.ping()
+    with redis_lib.Redis(port=own_redis_server.port) as admin:
+        admin.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, client)
+        with caplog.at_level("WARNING", logger="exporter.probes"):
+            assert not await prober.probe_queues()  # the probe gives up; its read goes on
+            assert not await prober.probe_queues()  # so no second read starts
+        details = [getattr(r, "detail", "") for r in caplog.records]
+        assert details == [
+            "probes.queues.timeout_seconds (0.3s) passed",
+            "the previous read still runs",
+        ]
+        # The paused command is answered when the pause ends; then reads resume.
+        deadline = time.monotonic() + 20
+        while not await prober.probe_queues():
+            assert time.monotonic() < deadline, "reads never resumed"
+            await asyncio.sleep(0.1)
+    assert prober.latest.redis_up is True
+    client.close()
