@@ -13,7 +13,7 @@ from aiohttp import web
 
 from exporter.config import ExporterConfig, load_config
 from exporter.errors import ConfigError
-from exporter.server import create_app
+from exporter.server import SUPERVISION, create_app
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,13 @@ def main(
     _setup_logging(config.log_level)
     host, port = config.listen.rsplit(":", 1)
     log.info("starting", extra={"listen": config.listen, "platform": config.platform.url})
+    app = create_app(config)
     try:
-        web.run_app(create_app(config), host=host, port=int(port), print=None, access_log=None)
+        web.run_app(app, host=host, port=int(port), print=None, access_log=None)
     except OSError as exc:
         click.echo(f"amc-exporter: cannot listen on {config.listen}: {exc.strerror}", err=True)
+        sys.exit(1)
+    died = app[SUPERVISION].died
+    if died is not None:
+        click.echo(f"amc-exporter: the probe loop died: {died!r}", err=True)
         sys.exit(1)
