@@ -110,6 +110,7 @@ def prometheus_config(s: StackSettings, rules_dir: Path) -> dict[str, Any]:
             job("amc-exporter", s.exporter_port),
             job("amc-remediator", s.remediator_port),
             job("prometheus", s.prometheus_port),
+            job("alertmanager", s.alertmanager_port),
         ],
     }  # fmt: skip
 

@@ -64,7 +64,8 @@ def test_the_whole_loop_runs_and_stops(stack: dict[str, Any]) -> None:
     def targets_up() -> bool:
         data = get(f"http://127.0.0.1:{ports['prometheus']}/api/v1/targets")["data"]
         health = {t["labels"]["job"]: t["health"] for t in data["activeTargets"]}
-        return health == {"amc-exporter": "up", "amc-remediator": "up", "prometheus": "up"}
+        jobs = ("amc-exporter", "amc-remediator", "prometheus", "alertmanager")
+        return health == dict.fromkeys(jobs, "up")
 
     wait_for(targets_up, 60, "Prometheus to scrape the exporter and the remediator", step=1)
 
