@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -153,6 +154,12 @@ async def wait_done(conn: redis.Redis, execution_id: str) -> None:
         await asyncio.sleep(0.001)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def row(label: str, ours: dict[str, Any], peer: dict[str, float] | None) -> str:
     theirs = f"{peer['rps']:>8.0f} {peer['p99_ms']:>9.1f}" if peer else f"{'-':>8} {'-':>9}"
     return (
@@ -177,7 +184,10 @@ def intake(tmp: Path, redis_url: str, args: argparse.Namespace) -> dict[str, Any
             bodies = [notification(alert(offset + n)) for n in range(count)]
             offset += count
             uvloop.run(drive(urls, bodies[:200], concurrency))  # warm up
+            before = sum(cpu_seconds(s.pid) for s in services)
             results[key] = uvloop.run(drive(urls, bodies[200:], concurrency))
+            used = sum(cpu_seconds(s.pid) for s in services) - before
+            results[key]["server_cpu_us"] = used / results[key]["requests"] * 1e6
     finally:
         for service in services:
             service.stop()
@@ -231,6 +241,9 @@ def report(results: dict[str, Any]) -> None:
     print(row("distinct alerts, concurrency 50", results["c50"], PEER[50]))
     print(row("  same, two serve replicas", results["c50x2"], PEER[50]))
     print(row("storm of one alert, concurrency 50", results["storm"], None))
+    for key in ("c1", "c50", "c50x2"):
+        cpu = results[key]["server_cpu_us"]
+        print(f"  {key}: serve process CPU {cpu:.0f} us per request")
     for key in ("c1", "c50", "c50x2", "storm"):
         print(
             f"  {key}: statuses {results[key]['statuses']}, decisions {results[key]['decisions']}"
