@@ -113,18 +113,29 @@ def test_promtool_check_metrics_is_clean_on_live_output(
     promtool_check(exporter.scrape())
 
 
-def test_mock_data_is_suspected_only_under_the_fault(
-    sandbox_factory: Sandbox, exporter_factory: Start
+# How mock data reaches the cache: the fault of either kind, or the platform's own emergency
+# route (which the original called, and which wrote demo results).
+MOCK_SOURCES = [("demo", 3), ("fallback", 4), ("populate-cache", 3)]
+
+
+@pytest.mark.parametrize(("source", "count"), MOCK_SOURCES, ids=[m[0] for m in MOCK_SOURCES])
+def test_mock_data_is_suspected_only_while_served(
+    sandbox_factory: Sandbox, exporter_factory: Start, source: str, count: int
 ) -> None:
     sandbox = sandbox_factory()
     exporter = ready_exporter(sandbox, exporter_factory)
     assert exporter.value("amc_data_mock_suspected") == 0.0
-    sandbox.set_fault("mock_data")
+    if source == "populate-cache":
+        status, body = sandbox.request("POST", "/discovery/emergency/populate-cache")
+        assert status == 200, body
+    else:
+        sandbox.set_fault("mock_data", kind=source)
     exporter.wait("amc_data_mock_suspected", is_(1.0))
     assert exporter.value("amc_data_integrity_check", check="no_mock_markers") == 0.0
     assert exporter.value("amc_data_integrity_check", check="distinct_scores") == 0.0
-    assert exporter.value("amc_discovery_candidates") == 3.0
-    sandbox.clear_fault("mock_data")
+    assert exporter.value("amc_discovery_candidates") == float(count)
+    if source != "populate-cache":
+        sandbox.clear_fault("mock_data")
     sandbox.wait_job(sandbox.trigger())
     exporter.wait("amc_data_mock_suspected", is_(0.0))
     assert exporter.value("amc_data_integrity_ratio") == 1.0
