@@ -141,6 +141,7 @@ class Pipeliner:
         self.conn = conn
         self.waiting: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
         self.flushing = False
+        self.task: asyncio.Task[None] | None = None  # referenced, so it is never collected
 
     async def call(self, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
         """Run one script call in the next pipeline; its reply or its error."""
@@ -148,7 +149,7 @@ class Pipeliner:
         self.waiting.append((script, names, args, future))
         if not self.flushing:
             self.flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            self.task = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
