@@ -67,6 +67,18 @@ ROUTES: list[tuple[str, dict[str, str], str]] = [
         {"alertname": "DiscoveryLatencyAnomaly", "severity": "warning", "instance": "a"},
         "people",
     ),
+    (
+        "a decision alert the command did not cure: a page, never the remediator",
+        {"alertname": "RemediationNotEffective", "severity": "critical",
+         "decision_alert": "DataIntegrityCompromised",
+         "remediation_command": "INTEGRATE_REAL_DATA", "job": "amc-exporter", "instance": "a"},
+        "people-page",
+    ),
+    (
+        "the Watchdog: the dead man's switch alone",
+        {"alertname": "Watchdog", "severity": "info"},
+        "deadmans-switch",
+    ),
     ("error without command: people", {"alertname": "Other", "severity": "error"}, "people"),
     ("info: people", {"alertname": "Other", "severity": "info"}, "people"),
     ("no severity: the default, people", {"alertname": "Other"}, "people"),
@@ -80,6 +92,8 @@ ROUTES: list[tuple[str, dict[str, str], str]] = [
 
 def _receivers(labels: dict[str, str]) -> str:
     """The routing policy of DESIGN.md section 5, stated independently of the config."""
+    if labels.get("alertname") == "Watchdog":
+        return "deadmans-switch"
     receivers = ["remediator"] if labels.get("command") else []
     if labels.get("severity") == "critical":
         receivers.append("people-page")
@@ -105,7 +119,7 @@ def _receiver(name: str) -> dict[str, Any]:
 def test_amtool_check_config() -> None:
     result = run("amtool", "check-config", str(ALERTMANAGER_CONFIG))
     assert result.returncode == 0, output(result)
-    for found in [" - 2 inhibit rules", " - 4 receivers", " - 1 templates"]:
+    for found in [" - 2 inhibit rules", " - 5 receivers", " - 1 templates"]:
         assert found in result.stdout, output(result)
 
 

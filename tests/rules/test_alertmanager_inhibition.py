@@ -90,7 +90,10 @@ def _render(tmp_path: Path, receiver: Receiver) -> Path:
     config = load_yaml(ALERTMANAGER_CONFIG)
     token_file = tmp_path / "remediator.token"
     token_file.write_text(TOKEN + "\n")
-    urls = {"remediator": "/webhook", "people-page": "/page", "people": "/notify"}
+    urls = {
+        "remediator": "/webhook", "people-page": "/page", "people": "/notify",
+        "deadmans-switch": "/deadmans-switch",
+    }  # fmt: skip
     for entry in config["receivers"]:
         for webhook in entry.get("webhook_configs", []):
             webhook["url"] = receiver.url + urls[entry["name"]]
