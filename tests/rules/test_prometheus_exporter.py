@@ -56,7 +56,10 @@ def _render(tmp_path: Path, exporter: str, prometheus: str) -> Path:
     config["rule_files"] = [str(RULES_DIR / "*.yml")]
     nobody = f"127.0.0.1:{free_port()}"
     config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [nobody]}]
-    targets = {"amc-exporter": exporter, "amc-remediator": nobody, "prometheus": prometheus}
+    targets = {
+        "amc-exporter": exporter, "amc-remediator": nobody, "alertmanager": nobody,
+        "prometheus": prometheus,
+    }  # fmt: skip
     for job in config["scrape_configs"]:
         job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
     path = tmp_path / "prometheus.yml"
@@ -126,8 +129,27 @@ def test_rules_evaluate_on_the_exporter_of_an_unreachable_platform(
         "job": "amc-exporter",
         "instance": exporter,
     }
-    # Every probe fails; a scrape may fall between a probe's count and its failure's.
-    assert 0.5 < float(ratio["value"][1]) <= 1.0
+    # Every probe fails: the exporter counts a probe and its failure together, so the raw
+    # counters of one scrape are equal.
+    (counts,) = _query(
+        base, "sum(amc_api_probes_total) - sum(amc_api_probe_failures_total) "
+        "and sum(amc_api_probes_total) > 0",
+    )  # fmt: skip
+    assert float(counts["value"][1]) == 0, f"probes minus failures: {counts}"
+    # The ratio itself: rate() extrapolates each failure series on its own (a series that
+    # starts at 0 is not extrapolated below it), so over the first seconds it can be well
+    # under 1; it converges as the window fills.
+    seen: list[float] = []
+
+    def _converged() -> bool:
+        (sample,) = _query(base, "amc:api_probe_failures:ratio_rate10m")
+        seen.append(float(sample["value"][1]))
+        return 0.9 < seen[-1] <= 1.0 + 1e-9
+
+    try:
+        wait_for(_converged, 20, "the error ratio to reach 1", step=0.5)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; ratios seen: {seen}") from None
     (left,) = _query(
         base, 'amc:decision_rule_time_to_trigger:seconds{alertname="DiscoverySystemFailure"}'
     )
