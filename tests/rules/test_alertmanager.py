@@ -151,6 +151,69 @@ def test_route_test_fails_when_the_receivers_differ() -> None:
     assert "did not match" in result.stdout + result.stderr
 
 
+def _matched_route(config: Path, tmp_path: Path, labels: dict[str, str]) -> tuple[str, str]:
+    """The receiver and effective repeat_interval of the route that amtool picks for labels.
+
+    Several routes share a receiver (`people` twice, besides the root), so amtool's answer
+    alone cannot tell them apart: in a copy, every top-level route names its own receiver
+    (`<receiver>-<index>`), and the route's own repeat_interval, or the root's, is looked up.
+    """
+    tree = load_yaml(config)
+    routes = tree["route"]["routes"]
+    for index, route in enumerate(routes):
+        tag = f"{route['receiver']}-{index}"
+        tree["receivers"].append({"name": tag})
+        route["receiver"] = tag
+    tree["templates"] = [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
+    tagged = tmp_path / "tagged.yml"
+    tagged.write_text(yaml.safe_dump(tree, sort_keys=False))
+    result = route_test(tagged, labels)
+    assert result.returncode == 0, output(result)
+    (matched,) = result.stdout.strip().split(",")[-1:]
+    root = tree["route"]
+    if matched == root["receiver"]:
+        return matched, str(root["repeat_interval"])
+    receiver, position = matched.rsplit("-", 1)
+    return receiver, str(routes[int(position)].get("repeat_interval", root["repeat_interval"]))
+
+
+# labels -> the people's route that takes them, told apart by its repeat interval.
+PEOPLE_ROUTES: list[tuple[str, dict[str, str], tuple[str, str]]] = [
+    ("critical: a page, repeated hourly",
+     {"alertname": "AmcExporterDown", "severity": "critical"}, ("people-page", "1h")),
+    ("warning: people, the root's 4h",
+     {"alertname": "DiscoveryLatencyAnomaly", "severity": "warning"}, ("people", "4h")),
+    ("error without command: people, the root's 4h",
+     {"alertname": "Other", "severity": "error"}, ("people", "4h")),
+    ("info: people once a day",
+     {"alertname": "PlatformRouteMissing", "severity": "info"}, ("people", "24h")),
+    ("no severity: the root route itself",
+     {"alertname": "Other"}, ("people", "4h")),
+    ("the Watchdog: the dead man's switch every 5 minutes",
+     {"alertname": "Watchdog", "severity": "info"}, ("deadmans-switch", "5m")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("why", "labels", "expected"), PEOPLE_ROUTES, ids=[r[0] for r in PEOPLE_ROUTES]
+)
+def test_people_routes_are_told_apart_by_their_repeat_interval(
+    tmp_path: Path, why: str, labels: dict[str, str], expected: tuple[str, str]
+) -> None:
+    assert _matched_route(ALERTMANAGER_CONFIG, tmp_path, labels) == expected, why
+
+
+def test_route_timer_check_sees_a_lost_repeat_interval(tmp_path: Path) -> None:
+    """The check above can fail: without its 24h, the info route repeats every 4h."""
+    copy = tmp_path / "alertmanager.yml"
+    text = ALERTMANAGER_CONFIG.read_text()
+    lost = "      matchers: ['severity=\"info\"']\n      repeat_interval: 24h\n"
+    assert text.count(lost) == 1
+    copy.write_text(text.replace(lost, "      matchers: ['severity=\"info\"']\n"))
+    labels = {"alertname": "PlatformRouteMissing", "severity": "info"}
+    assert _matched_route(copy, tmp_path, labels) == ("people", "4h")
+
+
 def test_remediator_receiver_is_the_webhook_with_a_token_file() -> None:
     (webhook,) = _receiver("remediator")["webhook_configs"]
     assert webhook["url"] == "http://127.0.0.1:9865/webhook"

@@ -179,6 +179,9 @@ ROUTE_MUTATIONS: list[tuple[str, str, str, dict[str, str], str]] = [
      "matchers: ['command=~\".+\"']\n      group_by",
      "matchers: ['command=~\"[a-z]+\"']\n      group_by",
      CRITICAL_DECISION, "remediator,people-page"),
+    ("a misspelt Watchdog route sends it to people instead of the dead man's switch",
+     "matchers: ['alertname=\"Watchdog\"']", "matchers: ['alertname=\"WatchDog\"']",
+     {"alertname": "Watchdog", "severity": "info"}, "deadmans-switch"),
 ]  # fmt: skip
 
 
