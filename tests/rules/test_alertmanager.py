@@ -258,7 +258,7 @@ def test_inhibitions_are_those_of_the_design() -> None:
     ("template", "expected"),
     [
         ('{{ template "amc.title" . }}', "[ALERTSTATUS] "),
-        ('{{ template "amc.text" . }}', "[] \n\nStarted: "),
+        ('{{ template "amc.text" . }}', "[ALERTSTATUS] [] \nStarted: "),
     ],
 )
 def test_notification_templates_render(template: str, expected: str) -> None:
@@ -304,4 +304,5 @@ def test_documented_receivers_are_valid_in_our_config(
 
 def test_the_documentation_shows_every_integration() -> None:
     kinds = {next(k for k in r if k != "name") for r in _documented_receivers()}
-    assert kinds == {"email_configs", "slack_configs", "pagerduty_configs"}
+    # webhook_configs: the dead man's switch example.
+    assert kinds == {"email_configs", "slack_configs", "pagerduty_configs", "webhook_configs"}

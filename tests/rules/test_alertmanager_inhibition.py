@@ -215,3 +215,70 @@ def test_inhibited_alerts_never_reach_the_remediator(
     assert receiver.alerts("/webhook") == sorted([*expected, ("DiscoverySystemFailure", "a")])
     later = receiver.notifications("/webhook")[len(expected) :]
     assert {note.authorization for note in later} == {"Bearer rotated-token"}
+
+
+def _with_slack_people(path: Path, receiver: Receiver) -> None:
+    """The `people` receiver as a Slack integration using our templates, posting to the sink."""
+    config = load_yaml(path)
+    (people,) = [r for r in config["receivers"] if r["name"] == "people"]
+    people.pop("webhook_configs")
+    people["slack_configs"] = [
+        {
+            "api_url": f"{receiver.url}/slack",
+            "send_resolved": True,
+            "title": '{{ template "amc.title" . }}',
+            "text": '{{ template "amc.text" . }}',
+        }
+    ]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _route_alert(route: str, resolved: bool = False) -> dict[str, Any]:
+    labels = {
+        "alertname": "PlatformRouteMissing", "severity": "info", "job": "amc-exporter",
+        "instance": "a", "route": route,
+    }  # fmt: skip
+    alert: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": f"Route {route} missing", "runbook_url": "docs/x.md#y"},
+    }
+    if resolved:
+        alert["endsAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    return alert
+
+
+def test_people_templates_show_each_alert_status_in_a_mixed_group(
+    tmp_path: Path, receiver: Receiver, services: Callable[..., Service]
+) -> None:
+    """A group with one firing and one resolved alert: each block says which it is."""
+    config = _render(tmp_path, receiver)
+    _with_slack_people(config, receiver)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    services(
+        [
+            binary("prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        ready_url=f"{base}/-/ready",
+        name="alertmanager",
+    )
+    _post(base, [_route_alert("/discovery/contenders"), _route_alert("/discovery/trigger")])
+    wait_for(lambda: len(receiver.notifications("/slack")) >= 1, 10, "the first notification")
+    _post(base, [_route_alert("/discovery/trigger", resolved=True)])
+    wait_for(lambda: len(receiver.notifications("/slack")) >= 2, 10, "the mixed notification")
+
+    (attachment,) = receiver.notifications("/slack")[-1].body["attachments"]
+    assert attachment["title"] == "[FIRING:1, RESOLVED:1] PlatformRouteMissing on a"
+    blocks = attachment["text"].split("\n\n")
+    assert len(blocks) == 2, attachment["text"]
+    firing, resolved = sorted(blocks, key=lambda block: "RESOLVED" in block)
+    assert firing.startswith("[FIRING] [INFO] Route /discovery/contenders missing\n"), firing
+    assert "\nStarted: " in firing, firing
+    assert "Ended: " not in firing, firing
+    assert resolved.startswith("[RESOLVED] [INFO] Route /discovery/trigger missing\n"), resolved
+    assert "\nStarted: " in resolved, resolved
+    assert "\nEnded: " in resolved, resolved
