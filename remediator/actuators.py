@@ -7,6 +7,7 @@ reaches them: argv, URL and headers come from the configuration alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -41,21 +42,42 @@ class Outcome:
 
 
 def run_command(spec: CommandActuator) -> dict[str, Any]:
-    """Run the argv with a timeout and an explicit environment; never a shell."""
+    """Run the argv with a timeout and an explicit environment; never a shell.
+
+    It runs in a session of its own, so a timeout ends everything it started, not only the
+    direct child.
+    """
     env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **spec.env}
     try:
-        proc = subprocess.run(
-            spec.argv, env=env, capture_output=True, timeout=spec.timeout_seconds, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ActuatorFailed(f"{spec.argv[0]} killed after {spec.timeout_seconds}s") from None
+        proc = subprocess.Popen(
+            spec.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
     except OSError as exc:
         raise ActuatorFailed(f"{spec.argv[0]}: {exc.strerror}") from None
-    stderr = proc.stderr.decode(errors="replace")[-OUTPUT_LIMIT:]
+    try:
+        out, err = proc.communicate(timeout=spec.timeout_seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ActuatorFailed(f"{spec.argv[0]} killed after {spec.timeout_seconds}s") from None
+    stderr = err.decode(errors="replace")[-OUTPUT_LIMIT:]
     if proc.returncode != 0:
         raise ActuatorFailed(f"{spec.argv[0]} exited {proc.returncode}: {stderr[-200:]}")
-    stdout = proc.stdout.decode(errors="replace")[-OUTPUT_LIMIT:]
+    stdout = out.decode(errors="replace")[-OUTPUT_LIMIT:]
     return {"returncode": proc.returncode, "stdout": stdout, "stderr": stderr}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: it would carry secret headers elsewhere and turn a POST into
+    a GET; a 3xx is an answer, judged against ``expect_status`` like any other."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def call_http(spec: HttpActuator) -> dict[str, Any]:
@@ -66,7 +88,7 @@ def call_http(spec: HttpActuator) -> dict[str, Any]:
     for name, secret in spec.headers.items():
         request.add_header(name, secret.read())
     try:
-        with urllib.request.urlopen(request, timeout=spec.timeout_seconds) as resp:  # noqa: S310
+        with _OPENER.open(request, timeout=spec.timeout_seconds) as resp:
             status, body = resp.status, resp.read(OUTPUT_LIMIT)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(OUTPUT_LIMIT)
@@ -83,6 +105,8 @@ def send_signal(spec: SignalActuator) -> dict[str, Any]:
         pid = int(spec.pidfile.read_text().strip())
     except (OSError, ValueError) as exc:
         raise ActuatorFailed(f"pidfile {spec.pidfile}: {exc}") from None
+    if pid <= 1:  # 0 and -1 would signal a whole process group or every process we may
+        raise ActuatorFailed(f"pidfile {spec.pidfile}: refusing to signal pid {pid}")
     try:
         os.kill(pid, signal.Signals[spec.signal])
     except ProcessLookupError:

@@ -16,6 +16,7 @@ import pytest
 
 from remediator.actuators import ActuatorFailed, actuate, for_role
 from remediator.config import RemediatorConfig, parse_config
+from tests.services import wait_for
 
 WRITE_ENV = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)))"
 
@@ -64,9 +65,16 @@ def http_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             seen.append({"path": self.path, "headers": dict(self.headers)})
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere")
+                self.end_headers()
+                return
             self.send_response(500 if self.path == "/fail" else 202)
             self.end_headers()
             self.wfile.write(b"ok")
+
+        do_GET = do_POST
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -96,6 +104,49 @@ def test_http_calls_with_headers_from_the_environment(
     assert seen[0]["headers"]["Authorization"] == "Bearer s3cret"
     with pytest.raises(ActuatorFailed, match="answered 500"):
         actuate(cfg, "broken")
+
+
+def test_http_never_follows_a_redirect_with_its_secrets(
+    http_server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, seen = http_server
+    monkeypatch.setenv("RESTART_AUTH", "Bearer s3cret")
+    headers = {"Authorization": {"env": "RESTART_AUTH"}}
+    cfg = config(api={"kind": "http", "url": f"{url}/moved", "headers": headers})
+    with pytest.raises(ActuatorFailed, match="answered 302"):
+        actuate(cfg, "api")
+    assert [s["path"] for s in seen] == ["/moved"]  # /elsewhere was never asked
+
+
+@pytest.mark.parametrize("pid", ["0", "-1", "1"])
+def test_signal_refuses_pids_that_reach_more_than_one_process(tmp_path: Path, pid: str) -> None:
+    pidfile = tmp_path / "api.pid"
+    pidfile.write_text(f"{pid}\n")
+    cfg = config(api={"kind": "signal", "pidfile": str(pidfile), "signal": "SIGTERM"})
+    with pytest.raises(ActuatorFailed, match=f"refusing to signal pid {pid}"):
+        actuate(cfg, "api")
+
+
+def test_a_timed_out_command_ends_with_everything_it_started(tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild.pid"
+    script = (
+        "import subprocess, sys; "
+        "p = subprocess.Popen(['sleep', '60']); "
+        f"open({str(marker)!r}, 'w').write(str(p.pid)); sys.stdout.flush(); p.wait()"
+    )
+    cfg = config(slow={"kind": "command", "argv": [sys.executable, "-c", script],
+                       "timeout_seconds": 1.0})  # fmt: skip
+    with pytest.raises(ActuatorFailed, match="killed after"):
+        actuate(cfg, "slow")
+    stat = Path(f"/proc/{int(marker.read_text())}/stat")
+
+    def ended() -> bool:
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    wait_for(ended, 5, "the command's own child to end with it")
 
 
 def test_signal_reaches_the_process_in_the_pidfile(tmp_path: Path) -> None:
