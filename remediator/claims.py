@@ -65,6 +65,8 @@ local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 if first then
   redis.call('HSET', KEYS[3], 'resolved_at', ARGV[3], 'resolution_seconds', ARGV[4])
+  -- an episode never seen firing is created here: it must expire like the others
+  redis.call('EXPIRE', KEYS[3], ARGV[1], 'NX')
   redis.call('HINCRBYFLOAT', KEYS[4], 'resolution_sum', ARGV[4])
   redis.call('HINCRBY', KEYS[4], 'resolution_count', 1)
 end

@@ -216,6 +216,20 @@ async def test_resolved_alert_closes_its_episode_and_records_mttr_once(
     assert store.stats() == {"resolution_sum": 1200.0, "resolution_count": 1.0}
 
 
+async def test_the_resolution_of_an_unseen_episode_expires(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+) -> None:
+    store = store_factory(make_config())
+    intake, _ = make_intake(store, clock)
+    resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
+    assert await post(intake, resolved) == ["resolved"]
+    episodes = list(store.conn.scan_iter(match="amc:remediator:episode:*"))
+    assert len(episodes) == 1
+    assert store.conn.ttl(episodes[0]) > 0
+
+
 async def test_nothing_from_the_payload_becomes_a_parameter(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
