@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 import redis
 
 from remediator.logs import RawJson
+from remediator.pipelines import after_execute
 
 log = logging.getLogger(__name__)
 
 AUDIT_KEY = "amc:remediator:audit"
 
 
-def append(pipe: redis.client.Pipeline, event: str, fields: dict[str, Any], max_len: int) -> None:
-    """Queue one audit entry on ``pipe`` (durable with the rest of the transaction) and log it."""
+def append(
+    pipe: redis.client.Pipeline, event: str, fields: dict[str, Any], max_len: int
+) -> dict[str, Any]:
+    """Queue one audit entry on ``pipe``; it is logged once the pipeline has executed.
+
+    A transaction lost to a WATCH conflict or to an unreachable Redis logs nothing, so the
+    log never holds an entry that the stream does not.
+    """
     entry = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
     data = {"event": event, "data": json.dumps(entry, default=str)}
     pipe.xadd(AUDIT_KEY, data, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
-    log_entry(event, entry)
+    after_execute(pipe, partial(log_entry, event, entry))
+    return entry
 
 
 def log_entry(event: str, entry: dict[str, Any] | str) -> None:

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
 
-from remediator import audit, keys
+from remediator import audit, keys, pipelines
 from remediator.alerts import Alert
 from remediator.claims import READ_STATE, decision_fields, state_from_reply, state_keys
 from remediator.config import Effective, RemediatorConfig
@@ -53,8 +53,11 @@ def connect_async(url: str, timeout: float) -> aioredis.Redis:
 
 
 def connect(url: str, timeout: float) -> redis.Redis:
-    """A client with bounded connect and read timeouts, so an outage fails fast."""
-    return redis.Redis.from_url(
+    """A client with bounded connect and read timeouts, so an outage fails fast.
+
+    Its pipelines run the audit's log lines only after they executed (``pipelines``).
+    """
+    return pipelines.Redis.from_url(
         url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=30
     )
 
