@@ -42,7 +42,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str = "INFO") -> None:
-    """Send every logger's records to stderr as JSON."""
+    """Send every logger's records to stderr as JSON.
+
+    The lines carry no caller, thread or process fields, so logging is told not to collect
+    them (the logging HOWTO's "Optimization" settings): every decision writes an audit line.
+    """
+    logging._srcfile = None  # no stack walk to find the caller of each record
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -1,4 +1,4 @@
-"""The aiohttp application: factory, auth and error middlewares, resources in cleanup_ctx."""
+"""The aiohttp application: factory, the auth-and-errors middleware, resources in cleanup_ctx."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
-from remediator import api
-from remediator.claims import Claims
+from remediator import api, claims
 from remediator.config import RemediatorConfig
 from remediator.errors import (
     NotFound,
@@ -25,7 +24,7 @@ from remediator.errors import (
 )
 from remediator.intake import Intake
 from remediator.metrics import IntakeMetrics, RedisCollector
-from remediator.store import Store, connect, connect_async
+from remediator.store import Store, connect
 
 log = logging.getLogger(__name__)
 
@@ -43,46 +42,48 @@ def _error(status: int, error: str, detail: object) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors become JSON ``{"error", "detail"}`` with their status, in one place."""
-    try:
-        return await handler(request)
-    except PayloadError as exc:
+def guard(token: str) -> Middleware:
+    """The one middleware: the bearer token on every route but /metrics, /healthz and
+    /readyz, then domain errors as JSON ``{"error", "detail"}`` with their status.
+
+    One layer rather than two: it runs on every webhook.
+    """
+    expected = token.encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in PUBLIC:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+                response = _error(401, "unauthorized", "missing or invalid bearer token")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return _error_response(request, exc)
+
+    return check
+
+
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON reply of an error raised by a handler (redirects are raised on)."""
+    if isinstance(exc, PayloadError):
         return _error(400, "invalid_request", {"field": exc.field, "message": exc.message})
-    except RemediatorError as exc:
+    if isinstance(exc, RemediatorError):
         for kind, status, name in _STATUS:
             if isinstance(exc, kind):
                 if status == 503:
                     log.warning("503: %s", exc)
                 return _error(status, name, str(exc))
-        log.error("unhandled remediator error", exc_info=True)
+        log.error("unhandled remediator error", exc_info=exc)
         return _error(500, "internal", str(exc))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text)
-    except Exception:
-        log.error("unhandled error on %s %s", request.method, request.path, exc_info=True)
-        return _error(500, "internal", "unexpected error; see the remediator's log")
-
-
-def auth(token: str) -> Middleware:
-    """Every route but /metrics, /healthz and /readyz needs the bearer token."""
-    expected = token.encode()
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC:
-            return await handler(request)
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
-            response = _error(401, "unauthorized", "missing or invalid bearer token")
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        return await handler(request)
-
-    return check
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return _error(500, "internal", "unexpected error; see the remediator's log")
 
 
 def create_app(
@@ -92,7 +93,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
     """The remediator's application; Redis and the thread pool live in cleanup_ctx."""
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[errors, auth(token)])
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[guard(token)])
     app[api.REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[api.TOKEN] = token
     intake_metrics = IntakeMetrics(app[api.REGISTRY])
@@ -100,14 +101,14 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool_size = config.intake_threads + 4
         conn = connect(config.redis_url, config.redis_timeout_seconds)
-        aconn = connect_async(config.redis_url, config.redis_timeout_seconds)
+        aconn = claims.connect(config.redis_url, config.redis_timeout_seconds)
         executor = ThreadPoolExecutor(pool_size, thread_name_prefix="remediator")
         store = Store(conn, config)
         collector = RedisCollector(conn)
         app[api.REGISTRY].register(collector)
         app[api.STORE] = store
-        claims = Claims(aconn, config)
-        app[api.INTAKE] = Intake(store, claims, intake_metrics, clock, executor)
+        decisions = claims.Claims(aconn, config)
+        app[api.INTAKE] = Intake(store, decisions, intake_metrics, clock, executor)
         app[api.EXECUTOR] = executor
         yield
         app[api.REGISTRY].unregister(collector)

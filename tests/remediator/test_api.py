@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import time
 from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -136,6 +138,43 @@ async def test_redis_unreachable_is_503_then_the_alert_runs_once(
     conn = redis_lib.Redis.from_url(own_redis_server.url)
     assert Queue("remediation-critical", connection=conn).count == 1
     conn.close()
+
+
+async def test_a_stalled_redis_is_503_within_the_timeout_then_decided_once(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    own_redis_server: RedisServer,
+    token_file: Path,
+    clock: Clock,
+) -> None:
+    """A Redis that accepts connections but never answers (stopped process) must not hang
+    the webhook: the round trip is bounded by redis_timeout_seconds, then 503."""
+    config = parse_config(
+        {
+            "redis_url": own_redis_server.url,
+            "redis_timeout_seconds": 1,
+            "token": {"file": str(token_file)},
+            "dry_run": True,
+        }
+    )
+    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    assert (await client.post("/webhook", data=body(alert("Warm")), headers=AUTH)).status == 200
+    assert own_redis_server.proc is not None
+    own_redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+        waited = time.monotonic() - started
+    finally:
+        own_redis_server.proc.send_signal(signal.SIGCONT)
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "redis_unavailable"
+    assert waited < 10  # bounded by the timeout, not by the stall
+    decisions = []
+    for _ in range(3):  # Alertmanager's retries: the first that lands decides
+        resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+        assert resp.status == 200
+        decisions.append((await resp.json())["decisions"][0]["decision"])
+    assert decisions == ["dry_run", "duplicate", "duplicate"]
 
 
 async def test_manual_run_and_execution_records(make_client: MakeClient) -> None:
