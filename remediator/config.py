@@ -32,6 +32,8 @@ DEFAULT_ALERTS = {
     "AlgorithmQualityDegraded": "VALIDATE_ALGORITHMS",
     "HighErrorRate": "EMERGENCY_RESTART",
 }
+# RQ's default interval between a worker's checks of its work horse.
+RQ_MONITOR_SECONDS = 30
 # The platform's cache keys (DESIGN.md section 3); the worker heartbeat is deliberately
 # not matched, so a flush never makes a live worker look dead.
 DEFAULT_CACHE_PATTERNS = ["amc:discovery:candidates:*", "amc:discovery:status:*"]
@@ -226,7 +228,12 @@ class RemediatorConfig(Model):
     # Longer than Alertmanager's repeat_interval for the remediator (ours: 1h); refreshed by
     # every repeat.
     dedup_ttl_seconds: int = Field(default=86400, ge=60)
-    lock_wait_seconds: int = Field(default=30, ge=0)
+    # How long in all an execution of a disruptive command waits its turn for the lock
+    # (longer than EMERGENCY_RESTART's timeout, so one emergency never fails the others).
+    lock_wait_seconds: int = Field(default=900, ge=0)
+    # How long a work horse may outlive its command's timeout (to record its own end) before
+    # the worker kills it.
+    kill_grace_seconds: int = Field(default=30, ge=1)
     dry_run: bool = False
     alerts: dict[str, CommandName] = DEFAULT_ALERTS
     label_commands: list[CommandName] | None = None
@@ -258,6 +265,15 @@ class RemediatorConfig(Model):
         if policy is None:  # computed once: the config is frozen
             policy = self._policies[name] = effective_policy(self, CATALOG[name])
         return policy
+
+    def monitor_interval(self) -> int:
+        """How often a worker checks its work horse: often enough to honour the kill grace."""
+        return max(1, min(RQ_MONITOR_SECONDS, self.kill_grace_seconds))
+
+    def kill_after(self, name: str) -> int:
+        """Seconds after an attempt of ``name`` starts by which its work horse is surely dead."""
+        timeout = self.effective(name).timeout_seconds
+        return timeout + self.kill_grace_seconds + self.monitor_interval()
 
     def allows_label(self, name: str) -> bool:
         """May an alert's ``command`` label choose this command?"""

@@ -8,6 +8,7 @@ EPISODES_ACTIVE = PREFIX + "episodes:active"
 EXECUTION_COUNTS = PREFIX + "metrics:executions"
 STATS = PREFIX + "stats"
 LOCK = PREFIX + "lock:disruptive"
+MAINTENANCE = PREFIX + "lock:maintenance"
 
 
 def claim(dedup_key: str) -> str:

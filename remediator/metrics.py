@@ -71,11 +71,12 @@ class IntakeMetrics:
 
 
 def record_execution(
-    pipe: redis.client.Pipeline, command: str, outcome: str, duration: float
+    pipe: redis.client.Pipeline, command: str, outcome: str, duration: float | None
 ) -> None:
-    """Queue the counters of one finished execution on ``pipe``."""
+    """Queue the counters of one finished execution on ``pipe`` (no duration: never ran)."""
     pipe.hincrby(keys.EXECUTION_COUNTS, f"{command}|{outcome}", 1)
-    observe(pipe, EXECUTION_DURATION, command, duration)
+    if duration is not None:
+        observe(pipe, EXECUTION_DURATION, command, duration)
 
 
 def observe(pipe: redis.client.Pipeline, name: str, label: str, value: float) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 from remediator.commands.catalog import PRIORITY_ORDER
 from remediator.config import Effective
 
 JOB_FUNCTION = "remediator.runner.run_job"
+# Also called by RQ's maintenance for a job whose worker died with it (abandoned).
+FAILURE_CALLBACK = "remediator.recovery.job_failed"
 RESULT_TTL_SECONDS = 86400
 
 
@@ -42,5 +44,6 @@ def enqueue(
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=RESULT_TTL_SECONDS,
         description=f"{policy.spec.name} {execution_id}",
+        on_failure=Callback(FAILURE_CALLBACK),
         pipeline=pipe,
     )

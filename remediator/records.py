@@ -12,6 +12,7 @@ class Status(StrEnum):
     """Where an execution is; the last four are final."""
 
     QUEUED = "queued"
+    WAITING = "waiting"  # for the disruptive-command lock: rescheduled, not started
     RUNNING = "running"
     RETRYING = "retrying"
     SUCCEEDED = "succeeded"
@@ -73,6 +74,8 @@ class Execution(BaseModel):
     started_at: float | None = None
     ended_at: float | None = None
     next_attempt_at: float | None = None
+    waiting_since: float | None = None
+    waiting_for: str | None = None  # the lock holder while waiting
 
     @property
     def final(self) -> bool:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from rq import get_current_job
+from rq import Retry, get_current_job
 from rq.timeouts import BaseTimeoutException
 
 from remediator import keys, metrics
@@ -19,12 +18,17 @@ from remediator.commands.registry import implementation
 from remediator.config import Effective, RemediatorConfig
 from remediator.errors import CommandFailed, LockBusy, NotFound, RemediatorError
 from remediator.records import Execution, Status
-from remediator.store import Store, connect
+from remediator.store import Store, connect, lock_token
 
 log = logging.getLogger(__name__)
 
 LOCK_POLL_SECONDS = 0.2
-LOCK_MARGIN_SECONDS = 30
+# An attempt polls a busy lock this long at most (and a tenth of its timeout at most), then
+# gives its worker back to other jobs: RQ's scheduler brings it back after these delays.
+LOCK_POLL_MAX_SECONDS = 2.0
+LOCK_RETRY_INTERVALS = (1, 2, 4, 8, 15)
+# The lock outlives the hard kill of its holder's work horse by this much.
+LOCK_MARGIN_SECONDS = 10
 
 
 @dataclass
@@ -59,8 +63,16 @@ def installed() -> Runtime:
     return _runtime
 
 
-def run_job(execution_id: str) -> str:
-    """Run one attempt of an execution; returns its status (raises to let RQ retry)."""
+def runtime_or_none() -> Runtime | None:
+    """The installed runtime, if this process is a remediation worker."""
+    return _runtime
+
+
+def run_job(execution_id: str) -> str | Retry:
+    """Run one attempt of an execution; its status, or a Retry while it waits for the lock.
+
+    Raises to let RQ retry a failed attempt.
+    """
     runtime = installed()
     record = runtime.store.get_execution(execution_id)
     if record is None:
@@ -82,18 +94,25 @@ class Attempt:
         job = get_current_job()
         self.retries_left = int(job.retries_left or 0) if job is not None else 0
         self.retry_interval = job.get_retry_interval() if job and self.retries_left else 0
+        self.lock_waits = int(job.number_of_retries or 0) if job is not None else 0
         self.lock_token: str | None = None
 
-    def run(self) -> str:
-        """Start, run the command's steps and its verification, record the outcome."""
-        now = self.runtime.clock()
+    def run(self) -> str | Retry:
+        """Take the lock or wait for it; then start, run the steps and verification, record."""
+        if not self._lock():
+            try:
+                return self._wait()
+            except LockBusy as exc:
+                self._fail(Status.FAILED, str(exc), retry=False)
+                return self.record.status.value
+        try:
+            return self._run()
+        finally:
+            self._unlock()
+
+    def _run(self) -> str:
         record = self.record
-        record.attempts += 1
-        record.status = Status.RUNNING
-        record.started_at = record.started_at or now
-        record.next_attempt_at = None
-        record.error = None
-        self.store.start_execution(record, now)
+        self._start()
         ctx = Context(
             config=self.runtime.config,
             policy=self.policy,
@@ -103,7 +122,6 @@ class Attempt:
             clock=self.runtime.clock,
         )
         try:
-            self._lock()
             command = implementation(record.command)
             record.result = command.run(ctx)
             record.verified = ctx.step("verify", lambda: command.verify(ctx))
@@ -116,28 +134,68 @@ class Attempt:
         except Exception as exc:
             self._fail(Status.FAILED, f"{type(exc).__name__}: {exc}", retry=True)
             raise
-        finally:
-            self._unlock()
         self._finish(Status.SUCCEEDED)
         return record.status.value
+
+    def _start(self) -> None:
+        """The attempt starts: the cooldown begins, the pending mark goes."""
+        now = self.runtime.clock()
+        record = self.record
+        record.attempts += 1
+        record.status = Status.RUNNING
+        record.started_at = record.started_at or now
+        record.next_attempt_at = None
+        record.error = None
+        record.waiting_since = record.waiting_for = None
+        self.store.start_execution(record, now)
 
     def _save(self, record: Execution) -> None:
         pipe = self.store.conn.pipeline()
         self.store.save_execution(pipe, record)
         pipe.execute()
 
-    def _lock(self) -> None:
+    def _lock(self) -> bool:
+        """Take the one-disruptive-command lock if needed, polling briefly; False if busy."""
         if not self.policy.spec.disruptive:
-            return
-        token = f"{self.record.id}:{uuid.uuid4().hex[:8]}"
-        ttl = self.policy.timeout_seconds + LOCK_MARGIN_SECONDS
-        deadline = time.monotonic() + self.runtime.config.lock_wait_seconds
+            return True
+        token = lock_token(self.record.id, self.record.attempts + 1)
+        ttl = self.runtime.config.kill_after(self.record.command) + LOCK_MARGIN_SECONDS
+        deadline = time.monotonic() + self._poll_seconds()
         while not self.store.acquire_lock(token, ttl):
             if time.monotonic() >= deadline:
-                holder = self.store.lock_holder()
-                raise LockBusy(f"another disruptive command holds the lock: {holder}")
+                return False
             time.sleep(LOCK_POLL_SECONDS)
         self.lock_token = token
+        return True
+
+    def _poll_seconds(self) -> float:
+        left = self.runtime.config.lock_wait_seconds - self._waited()
+        return max(0.0, min(LOCK_POLL_MAX_SECONDS, self.policy.timeout_seconds / 10, left))
+
+    def _waited(self) -> float:
+        since = self.record.waiting_since
+        return 0.0 if since is None else self.runtime.clock() - since
+
+    def _wait(self) -> Retry:
+        """Record that the execution waits for the lock and have RQ bring it back later."""
+        holder = self.store.lock_holder() or "(just released)"
+        budget = self.runtime.config.lock_wait_seconds
+        if self._waited() >= budget:
+            raise LockBusy(f"another disruptive command held the lock for {budget}s: {holder}")
+        now = self.runtime.clock()
+        record = self.record
+        first = record.waiting_since is None
+        delay = LOCK_RETRY_INTERVALS[min(self.lock_waits, len(LOCK_RETRY_INTERVALS) - 1)]
+        record.status = Status.WAITING
+        record.waiting_since = record.waiting_since or now
+        record.waiting_for = holder
+        record.next_attempt_at = now + delay
+        if first:
+            self.store.execution_event(record, "execution_waiting", holder=holder)
+        else:
+            self._save(record)
+        # RQ fails a job once it asked for max retries: the budget above is the bound
+        return Retry(max=self.lock_waits + 1, interval=delay)
 
     def _unlock(self) -> None:
         if self.lock_token is not None:
@@ -162,40 +220,18 @@ class Attempt:
         finish(self.runtime, self.record, status)
 
 
-def horse_died(execution_id: str, timed_out: bool, will_retry: bool, detail: str) -> None:
-    """Record an attempt whose work horse died without recording its own end.
-
-    Called by the worker when the horse was killed (it outlived the job timeout and ignored
-    the alarm) or crashed; without it the record would stay ``running`` for ever.
-    """
-    runtime = installed()
-    record = runtime.store.get_execution(execution_id)
-    if record is None or record.final or record.status is not Status.RUNNING:
-        return
-    status = Status.TIMED_OUT if timed_out else Status.FAILED
-    record.error = f"work horse died: {detail}"
-    for step in record.steps:
-        if step.status == "running":
-            step.status = "timed_out" if timed_out else "failed"
-            step.ended_at = runtime.clock()
-    if will_retry:
-        record.status = Status.RETRYING
-        runtime.store.execution_event(record, "execution_retrying", failed_as=status.value)
-        return
-    finish(runtime, record, status)
-
-
 def finish(runtime: Runtime, record: Execution, status: Status) -> None:
     """Record the final status, its metrics and, after a verified success, the remediation."""
     now = runtime.clock()
     record.status = status
     record.ended_at = now
-    assert record.started_at is not None
-    duration = now - record.started_at
+    # an execution that never started (the lock stayed busy, its worker was lost) has none
+    duration = None if record.started_at is None else now - record.started_at
     pipe = runtime.store.conn.pipeline()
     metrics.record_execution(pipe, record.command, status.value, duration)
+    runtime.store.clear_pending(record, pipe)
     extra: dict[str, Any] = {
-        "duration_seconds": round(duration, 6),
+        "duration_seconds": None if duration is None else round(duration, 6),
         "verified": record.verified,
     }
     if status is Status.SUCCEEDED and record.verified and record.alert is not None:

@@ -30,6 +30,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# Delete a key whose value starts with ARGV[1]: the lock of any attempt of one execution.
+_RELEASE_PREFIX = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# A script's client: a pipeline to queue the call on, else the store's connection.
+Client = redis.client.Pipeline | redis.Redis | None
+
+# Time an enqueued job may wait in its queue behind others before its pending mark is
+# given up (the worker's maintenance clears a mark whose job is gone sooner).
+PENDING_QUEUE_SECONDS = 600
+
 
 class _HiredisPacking(aioredis.Connection):
     """redis-py packs asyncio commands in Python and sync ones with hiredis: use hiredis here."""
@@ -76,6 +90,11 @@ def manual_execution_id() -> str:
     return f"manual-{uuid.uuid4().hex[:20]}"
 
 
+def lock_token(execution_id: str, attempt: int) -> str:
+    """The lock's value while attempt ``attempt`` of an execution holds it."""
+    return f"{execution_id}:{attempt}"
+
+
 class Store:
     """All of the remediator's Redis state, behind one small interface."""
 
@@ -84,6 +103,7 @@ class Store:
         self.config = config
         self._read_state = conn.register_script(READ_STATE)
         self._release = conn.register_script(_RELEASE)
+        self._release_prefix = conn.register_script(_RELEASE_PREFIX)
         self._trim = conn.register_script(_TRIM)
 
     # -- decisions -------------------------------------------------------------------
@@ -118,7 +138,7 @@ class Store:
             assert decision.command is not None
             execution_id = execution_id_for(alert)
             policy = cfg.effective(decision.command)
-            pipe.set(keys.pending(decision.command), execution_id, ex=cfg.dedup_ttl_seconds)
+            pipe.set(keys.pending(decision.command), execution_id, ex=self.pending_ttl(policy))
             window = keys.circuit_window(decision.command)
             pipe.zadd(window, {execution_id: now})
             pipe.zremrangebyscore(window, "-inf", now - policy.circuit.window_seconds)
@@ -135,6 +155,12 @@ class Store:
         fields = decision_fields(alert, decision, now, execution_id)
         audit.append(pipe, "decision", fields, cfg.retention.audit_max_len)
         return execution_id
+
+    def pending_ttl(self, policy: Effective) -> int:
+        """How long a queued execution blocks the next one: its wait in the queue and for
+        the lock, and one attempt until its work horse is surely dead."""
+        name = policy.spec.name
+        return PENDING_QUEUE_SECONDS + self.config.lock_wait_seconds + self.config.kill_after(name)
 
     def _touch_episode(
         self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
@@ -267,10 +293,42 @@ class Store:
         if policy.cooldown_seconds > 0:
             until = now + policy.cooldown_seconds
             pipe.set(keys.cooldown(record.command), until, ex=policy.cooldown_seconds)
-        if record.trigger == "alert":
-            pipe.delete(keys.pending(record.command))
+        self.clear_pending(record, pipe)
         pipe.execute()
         self.execution_event(record, "execution_started")
+
+    def clear_pending(self, record: Execution, pipe: Client = None) -> None:
+        """Drop the pending mark of an alert-triggered execution (never another's)."""
+        if record.trigger == "alert":
+            self.clear_pending_mark(record.command, record.id, pipe)
+
+    def clear_pending_mark(
+        self,
+        command: str,
+        execution_id: str,
+        pipe: redis.client.Pipeline | redis.Redis | None = None,
+    ) -> bool:
+        """Drop ``command``'s pending mark if ``execution_id`` set it; True if it did.
+
+        On ``pipe`` the deletion is queued (and the reply is the pipe's).
+        """
+        keys_, args = [keys.pending(command)], [execution_id]
+        return bool(self._release(keys=keys_, args=args, client=pipe))
+
+    def audit_event(self, event: str, fields: dict[str, Any]) -> None:
+        """Write one audit entry on its own."""
+        pipe = self.conn.pipeline()
+        audit.append(pipe, event, fields, self.config.retention.audit_max_len)
+        pipe.execute()
+
+    def unfinished(self, limit: int) -> list[Execution]:
+        """The records among the newest ``limit`` that have no final status yet."""
+        ids: list[bytes] = self.conn.zrevrange(keys.EXECUTIONS, 0, limit - 1)  # type: ignore[assignment]
+        if not ids:
+            return []
+        raws: list[bytes | None] = self.conn.mget([keys.execution(i.decode()) for i in ids])  # type: ignore[assignment]
+        records = [Execution.model_validate_json(raw) for raw in raws if raw is not None]
+        return [record for record in records if not record.final]
 
     # -- circuits and the lock ---------------------------------------------------------
 
@@ -316,6 +374,10 @@ class Store:
     def release_lock(self, token: str) -> None:
         """Release the lock if we still hold it."""
         self._release(keys=[keys.LOCK], args=[token])
+
+    def release_lock_of(self, execution_id: str) -> bool:
+        """Release the lock if any attempt of ``execution_id`` holds it; True if it did."""
+        return bool(self._release_prefix(keys=[keys.LOCK], args=[f"{execution_id}:"]))
 
 
 def dumps(record: Execution) -> dict[str, Any]:

@@ -124,14 +124,17 @@ def store_factory(
 
 @pytest.fixture
 def run_jobs() -> Callable[..., bool]:
-    """Run queued jobs in-process with RQ's SimpleWorker until the queues are empty."""
+    """Run queued jobs in-process with RQ's SimpleWorker until the queues are empty.
+
+    Its scheduler first enqueues the jobs whose delay is over (retries, lock waits).
+    """
 
     def run(store: Store, clock: Callable[[], float] | None = None) -> bool:
         install(Runtime(config=store.config, store=store, **({"clock": clock} if clock else {})))
         conn = redis_lib.Redis.from_url(store.config.redis_url)
         try:
             worker = SimpleWorker(queues(conn), connection=conn)
-            return worker.work(burst=True)
+            return worker.work(burst=True, with_scheduler=True)
         finally:
             conn.close()
 

@@ -37,12 +37,17 @@ def start_serve(services: Callable[..., Service], config: Path, redis_url: str) 
     return url
 
 
-def start_worker(services: Callable[..., Service], config: Path, redis_url: str) -> Service:
+def start_worker(
+    services: Callable[..., Service],
+    config: Path,
+    redis_url: str,
+    env: dict[str, str] | None = None,
+) -> Service:
     """Start ``amc-remediator worker`` and wait until it is registered in Redis."""
     argv = [script("amc-remediator"), "worker", "--config", str(config), "--redis-url", redis_url]
     conn = redis_lib.Redis.from_url(redis_url)
     before = {w.name for w in Worker.all(connection=conn)}
-    service = services(argv, name="worker")
+    service = services(argv, name="worker", env=env)
     try:
         wait_for(
             lambda: bool({w.name for w in Worker.all(connection=conn)} - before),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -9,13 +10,13 @@ import redis as redis_lib
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from remediator import audit
+from remediator import audit, keys
 from remediator.config import RemediatorConfig
 from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
 from remediator.worker import RemediationWorker, build
-from tests.services import free_port
+from tests.services import free_port, wait_for
 
 
 def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
@@ -116,7 +117,39 @@ def test_a_runaway_step_is_stopped_by_the_job_timeout(
     assert "timed out" in record.error
 
 
-def test_a_disruptive_command_waits_for_the_lock(
+def test_a_disruptive_command_waits_its_turn_for_the_lock(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    store = store_factory(make_config(lock_wait_seconds=5))
+    assert store.acquire_lock("someone-else", 60)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert (record.status, record.waiting_for) == (Status.WAITING, "someone-else")
+    assert (record.attempts, record.started_at, record.error) == (0, None, None)
+    assert record.next_attempt_at is not None
+    assert Job.fetch(execution_id, connection=redis).get_status() == JobStatus.SCHEDULED
+    (waiting,) = audit.read(redis, 10, event="execution_waiting")
+    assert waiting["holder"] == "someone-else"
+    store.release_lock("someone-else")
+
+    def ran() -> bool:
+        run_jobs(store)
+        done = store.get_execution(execution_id)
+        return done is not None and done.final
+
+    wait_for(ran, 10, "the execution to get the lock and run")
+    done = store.get_execution(execution_id)
+    assert done is not None
+    assert (done.status, done.attempts, done.waiting_for) == (Status.SUCCEEDED, 1, None)
+    assert store.lock_holder() is None
+
+
+def test_a_lock_busy_beyond_the_wait_fails_the_execution(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     run_jobs: Callable[..., bool],
@@ -129,14 +162,27 @@ def test_a_disruptive_command_waits_for_the_lock(
     record = store.get_execution(execution_id)
     assert record is not None
     assert record.status is Status.FAILED
-    assert record.error == "another disruptive command holds the lock: someone-else"
-    store.release_lock("someone-else")
-    second = submit(store, "FLUSH_REDIS", {}, "manual")
+    assert record.error == "another disruptive command held the lock for 0s: someone-else"
+    assert (record.attempts, record.started_at) == (0, None)
+    assert redis.hget(keys.EXECUTION_COUNTS, "FLUSH_REDIS|failed") == b"1"
+    assert store.lock_holder() == "someone-else"
+
+
+def test_the_lock_wait_of_one_try_is_a_fraction_of_the_timeout(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+) -> None:
+    # FLUSH_REDIS's timeout equals the lock wait: one try must not spend it all polling
+    store = store_factory(make_config(lock_wait_seconds=30))
+    assert store.acquire_lock("someone-else", 60)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    started = time.monotonic()
     run_jobs(store)
-    done = store.get_execution(second)
-    assert done is not None
-    assert done.status is Status.SUCCEEDED
-    assert store.lock_holder() is None
+    assert time.monotonic() - started < 5
+    record = store.get_execution(execution_id)
+    assert record is not None
+    assert record.status is Status.WAITING
 
 
 def test_workers_take_higher_priorities_first(
