@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -223,3 +224,49 @@ def test_decisions_are_in_the_json_log_and_the_token_never_is(
     assert '"execution_finished"' in worker_log
     for text in (serve_log, worker_log):
         assert TOKEN not in text
+
+
+def test_redis_stopped_mid_request_gives_503_and_the_retry_is_not_blocked(
+    services: Services, tmp_path: Path, token_file: Path, own_redis_server: RedisServer
+) -> None:
+    url = own_redis_server.url
+    config = write_config(
+        tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=1,
+        defaults={"cooldown_seconds": 0},
+    )  # fmt: skip
+    base = start_serve(services, config, url)
+    note = message(*(alert("CacheStale", fingerprint=f"{n:016x}") for n in range(1000)))
+    conn = redis_lib.Redis.from_url(url)
+    proc = own_redis_server.proc
+    assert proc is not None
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(call, "POST", f"{base}/webhook", note)
+        # stop Redis (its data kept) once part of the notification is decided
+        wait_for(
+            lambda: conn.zcard("amc:remediator:episodes:active") >= 100, 10, "decisions", 0.001
+        )
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            status, body = reply.result(timeout=30)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+    assert status == 503, body
+    assert body["error"] == "redis_unavailable"
+    assert conn.zcard("amc:remediator:episodes:active") < 1000  # stopped in the middle
+    status, body = call("POST", f"{base}/webhook", note)  # Alertmanager's retry
+    assert status == 200, body
+    decisions = [d["decision"] for d in body["decisions"]]
+    # the first alert was enqueued by the interrupted request: its retry is a duplicate;
+    # the others wait for that execution
+    assert decisions[0] == "duplicate"
+    assert set(decisions[1:]) == {"cooldown"}
+    start_worker(services, config, url)
+    (record,) = executions(base)
+    assert wait_final(base, record["id"])["status"] == "succeeded"
+    assert len(started_events(base)) == 1
+    # nothing half-written is left: the next episode runs
+    later = alert("CacheStale", fingerprint=f"{1:016x}", starts_at="2026-11-25T13:00:00Z")
+    status, body = call("POST", f"{base}/webhook", message(later))
+    assert body["decisions"][0]["decision"] == "enqueued"
+    assert wait_final(base, body["decisions"][0]["execution_id"])["status"] == "succeeded"
+    conn.close()
