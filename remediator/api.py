@@ -83,7 +83,7 @@ async def list_commands(request: web.Request) -> web.Response:
 
 
 async def run_command(request: web.Request) -> web.Response:
-    """An operator's manual run: 202 with the execution id."""
+    """An operator's manual run: 202 with the execution id (200 ``dry_run`` under dry-run)."""
     name = request.match_info["name"]
     params: dict[str, Any] = {}
     body = await request.read()
@@ -98,8 +98,13 @@ async def run_command(request: web.Request) -> web.Response:
         bad = [k for k, v in params.items() if not isinstance(v, str | int | float | bool)]
         if bad:
             raise PayloadError(f"params.{bad[0]}", "must be a string, number or boolean")
-    execution_id = await blocking(request, submit, request.app[STORE], name, params, "manual")
-    return web.json_response({"execution_id": execution_id, "status": "queued"}, status=202)
+    store = request.app[STORE]
+    execution_id = await blocking(request, submit, store, name, params, "manual")
+    if store.config.effective(name).dry_run:  # recorded, not queued: nothing to accept
+        reply = {"execution_id": execution_id, "status": "dry_run", "dry_run": True}
+        return web.json_response(reply, status=200)
+    reply = {"execution_id": execution_id, "status": "queued", "dry_run": False}
+    return web.json_response(reply, status=202)
 
 
 def _limit(request: web.Request, default: int = 50, most: int = 1000) -> int:

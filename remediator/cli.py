@@ -119,7 +119,10 @@ def run(
     config_path: Path | None, redis_url: str | None, command: str, params: tuple[str, ...],
     wait: float,
 ) -> None:  # fmt: skip
-    """Run one command through the queue, wait for it and print its record."""
+    """Run one command through the queue, wait for it and print its record.
+
+    Under dry-run the command is recorded, not run (exit 0, and stderr says so).
+    """
     config = _load(config_path, redis_url=redis_url)
     store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
     try:
@@ -136,7 +139,9 @@ def run(
     if record is None:
         _fail(f"{execution_id}: the record expired", 1)
     click.echo(json.dumps(dumps(record), indent=2))
-    sys.exit(0 if record.status is Status.SUCCEEDED else 1)
+    if record.status is Status.DRY_RUN:
+        click.echo(f"amc-remediator: dry run: {command} was recorded, not run", err=True)
+    sys.exit(0 if record.status in (Status.SUCCEEDED, Status.DRY_RUN) else 1)
 
 
 @main.command("report")

@@ -18,6 +18,7 @@ from remediator.commands.catalog import CATALOG
 from remediator.decide import Decision, Reason, decide, resolve_command
 from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable
 from remediator.metrics import IntakeMetrics
+from remediator.records import Status
 from remediator.store import Store, manual_execution_id
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,11 @@ class Intake:
 
 
 def submit(store: Store, command: str, params: dict[str, object], trigger: str) -> str:
-    """Queue an operator's run (bypasses cooldown and circuit, never the lock)."""
+    """Queue an operator's run (bypasses cooldown and circuit, never the lock).
+
+    Under dry-run (global or the command's) the run is recorded as ``dry_run`` and nothing
+    is queued: an operator's run is no way around it.
+    """
     if command not in CATALOG:
         raise NotFound(f"no command {command!r} in the catalog")
     policy = store.config.effective(command)
@@ -154,13 +159,18 @@ def submit(store: Store, command: str, params: dict[str, object], trigger: str) 
         raise PayloadError("params", f"unknown parameters {sorted(unknown)} (allowed: {allowed})")
     now = time.time()
     record = store.new_execution(manual_execution_id(), policy, trigger, dict(params), now)
+    if policy.dry_run:
+        record.status, record.ended_at = Status.DRY_RUN, now
+        record.result = {"dry_run": True, "would_run": command, "params": record.params}
     try:
         pipe = store.conn.pipeline()
         pipe.multi()  # RQ's enqueue expects an explicit transaction on a given pipeline
         store.save_execution(pipe, record)
         fields = {"execution_id": record.id, "command": command, "trigger": trigger, "ts": now}
+        fields["dry_run"] = policy.dry_run
         audit.append(pipe, "manual_run", fields, store.config.retention.audit_max_len)
-        queue.enqueue(store.conn, record.id, policy, pipe)
+        if not policy.dry_run:
+            queue.enqueue(store.conn, record.id, policy, pipe)
         pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreUnavailable(f"Redis unreachable: {exc}") from None

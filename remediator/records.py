@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Status(StrEnum):
-    """Where an execution is; the last four are final."""
+    """Where an execution is; the last five are final."""
 
     QUEUED = "queued"
     WAITING = "waiting"  # for the disruptive-command lock: rescheduled, not started
@@ -19,9 +19,12 @@ class Status(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
+    DRY_RUN = "dry_run"  # an operator's run under dry-run: recorded, nothing run
 
 
-FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED})
+FINAL = frozenset(
+    {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.DRY_RUN}
+)
 
 Trigger = Literal["alert", "manual", "cli"]
 
