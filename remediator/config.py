@@ -20,8 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from remediator import keys
 from remediator.commands.catalog import CATALOG, CommandSpec, Priority
 from remediator.errors import ConfigError
+from remediator.globs import may_match_prefix
 
 DEFAULT_LISTEN = "127.0.0.1:9865"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -202,6 +204,9 @@ class Platform(Model):
         for pattern in value:
             if pattern.strip("*?") == "":
                 raise ValueError(f"pattern {pattern!r} would match every key")
+            for prefix, whose in keys.PROTECTED.items():
+                if may_match_prefix(pattern, prefix):
+                    raise ValueError(f"pattern {pattern!r} could match {whose} ({prefix}*)")
         return value
 
 

@@ -9,6 +9,8 @@ EXECUTION_COUNTS = PREFIX + "metrics:executions"
 STATS = PREFIX + "stats"
 LOCK = PREFIX + "lock:disruptive"
 MAINTENANCE = PREFIX + "lock:maintenance"
+# Keys that no cache flush may touch when the platform shares our Redis, and whose they are.
+PROTECTED = {PREFIX: "the remediator's own keys", "rq:": "RQ's keys"}
 
 
 def claim(dedup_key: str) -> str:

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import redis
 
+from remediator import keys
 from remediator.commands.base import Command, Context
 
+log = logging.getLogger(__name__)
+
 BATCH = 500
+_PROTECTED = tuple(prefix.encode() for prefix in keys.PROTECTED)
+
+
+def _matching(conn: redis.Redis, pattern: str) -> Iterator[bytes]:
+    """The keys matching ``pattern``, never ours nor RQ's (the config refuses patterns that
+    could reach them; this holds whatever the config)."""
+    for key in conn.scan_iter(match=pattern, count=BATCH):
+        if key.startswith(_PROTECTED):
+            log.warning("FLUSH_REDIS: %r matches protected key %r: kept", pattern, key)
+            continue
+        yield key
 
 
 def _delete_matching(conn: redis.Redis, pattern: str) -> int:
     """UNLINK every key matching ``pattern``, a batch at a time; never FLUSHALL/FLUSHDB."""
     deleted = 0
     batch: list[bytes] = []
-    for key in conn.scan_iter(match=pattern, count=BATCH):
+    for key in _matching(conn, pattern):
         batch.append(key)
         if len(batch) >= BATCH:
             deleted += int(conn.unlink(*batch))
@@ -27,7 +43,7 @@ def _delete_matching(conn: redis.Redis, pattern: str) -> int:
 
 
 def _remaining(conn: redis.Redis, pattern: str) -> int:
-    return sum(1 for _ in conn.scan_iter(match=pattern, count=BATCH))
+    return sum(1 for _ in _matching(conn, pattern))
 
 
 def run(ctx: Context) -> dict[str, Any]:
