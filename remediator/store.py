@@ -7,8 +7,6 @@ import uuid
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
-from redis.connection import HiredisRespSerializer
 
 from remediator import audit, keys, pipelines
 from remediator.alerts import Alert
@@ -43,27 +41,6 @@ Client = redis.client.Pipeline | redis.Redis | None
 # Time an enqueued job may wait in its queue behind others before its pending mark is
 # given up (the worker's maintenance clears a mark whose job is gone sooner).
 PENDING_QUEUE_SECONDS = 600
-
-
-class _HiredisPacking(aioredis.Connection):
-    """redis-py packs asyncio commands in Python and sync ones with hiredis: use hiredis here."""
-
-    _packer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        """The same bytes as redis-py's own packer, built in C."""
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
-
-
-def connect_async(url: str, timeout: float) -> aioredis.Redis:
-    """The server's asyncio client, with the same bounded timeouts."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        connection_class=_HiredisPacking,
-    )
 
 
 def connect(url: str, timeout: float) -> redis.Redis:
