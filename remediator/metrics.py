@@ -31,6 +31,8 @@ PREFIX = "amc_remediator_"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 EPISODE_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+# The outcomes of executions_total (DESIGN.md section 6): every command has each, from 0.
+OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled")
 EXECUTION_DURATION = "execution_duration_seconds"
 TIME_TO_REMEDIATE = "time_to_remediate_seconds"
 _HISTOGRAMS = {
@@ -103,15 +105,31 @@ def _histogram(name: str, raw: dict[bytes, bytes], label: str) -> HistogramMetri
     return family
 
 
+def _redis_up(up: bool) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        PREFIX + "redis_up",
+        "1 when this scrape read the remediator's Redis; 0: the Redis-backed families are as "
+        "last read.",
+        value=float(up),
+    )
+
+
 class RedisCollector(Collector):
-    """Renders the execution facts that workers keep in Redis; reads Redis at scrape time."""
+    """Renders the execution facts that workers keep in Redis; reads Redis at scrape time.
+
+    When Redis cannot be read, the families are those of the last successful read (a
+    counter must neither vanish nor fall back to 0) and ``redis_up`` is 0; before any
+    successful read, only ``redis_up``.
+    """
 
     def __init__(self, conn: redis.Redis, priorities: Sequence[str] | None = None) -> None:
         self.conn = conn
         self.priorities = list(priorities or [p.value for p in PRIORITY_ORDER])
+        self.last: list[Metric] = []
 
     def describe(self) -> Iterable[Metric]:
         """The families this collector renders (without reading Redis)."""
+        yield GaugeMetricFamily(PREFIX + "redis_up", "")
         yield CounterMetricFamily(PREFIX + "executions", "", labels=["command", "outcome"])
         yield HistogramMetricFamily(PREFIX + EXECUTION_DURATION, "", labels=["command"])
         yield HistogramMetricFamily(PREFIX + TIME_TO_REMEDIATE, "", labels=["command"])
@@ -119,12 +137,16 @@ class RedisCollector(Collector):
         yield GaugeMetricFamily(PREFIX + "circuit_open", "", labels=["command"])
 
     def collect(self) -> Iterable[Metric]:
-        """Read Redis once per scrape; nothing is rendered when Redis is unreachable."""
+        """Read Redis once per scrape; when it is unreachable, the last read and redis_up 0."""
         try:
             families = list(self._read())
         except redis.RedisError:
             log.warning("metrics: Redis unreachable at scrape", exc_info=True)
+            yield _redis_up(False)
+            yield from self.last
             return
+        self.last = families
+        yield _redis_up(True)
         yield from families
 
     def _read(self) -> Iterable[Metric]:
@@ -142,9 +164,12 @@ class RedisCollector(Collector):
             "Finished executions by command and outcome.",
             labels=["command", "outcome"],
         )
-        for field, value in sorted(replies[0].items()):
+        values = {(command, outcome): 0.0 for command in CATALOG for outcome in OUTCOMES}
+        for field, value in replies[0].items():
             command, _, outcome = field.decode().partition("|")
-            counts.add_metric([command, outcome], float(value))
+            values[(command, outcome)] = float(value)
+        for (command, outcome), value in sorted(values.items()):
+            counts.add_metric([command, outcome], value)
         yield counts
         yield _histogram(EXECUTION_DURATION, replies[1], "command")
         yield _histogram(TIME_TO_REMEDIATE, replies[2], "command")
