@@ -281,9 +281,16 @@ class RemediatorConfig(Model):
         return timeout + self.kill_grace_seconds + self.monitor_interval()
 
     def allows_label(self, name: str) -> bool:
-        """May an alert's ``command`` label choose this command?"""
-        allowed = self.label_commands if self.label_commands is not None else list(CATALOG)
-        return name in CATALOG and name in allowed
+        """May an alert's ``command`` label choose this command?
+
+        By default only the non-disruptive ones: a label is whatever a rule author wrote, so
+        a restart, flush or clear is chosen by a label only when ``label_commands`` says so.
+        """
+        if name not in CATALOG:
+            return False
+        if self.label_commands is None:
+            return not CATALOG[name].disruptive
+        return name in self.label_commands
 
 
 @dataclass(frozen=True)
