@@ -19,16 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from remediator.config import CommandActuator, HttpActuator, RemediatorConfig, SignalActuator
-from remediator.errors import RemediatorError
+from remediator.errors import ActuatorFailed
 
 log = logging.getLogger(__name__)
 
 OUTPUT_LIMIT = 2000
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-class ActuatorFailed(RemediatorError):
-    """An actuator ran and did not do what it must (exit status, HTTP status, no process)."""
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,11 @@ async def get_audit(request: web.Request) -> web.Response:
 
 async def get_report(request: web.Request) -> web.Response:
     """The status report: JSON, or text for people with ``?format=text``."""
+    fmt = request.query.get("format", "json")
+    if fmt not in ("text", "json"):
+        raise PayloadError("format", "must be text or json", fmt)
     data = await blocking(request, report.build, request.app[STORE])
-    if request.query.get("format") == "text":
+    if fmt == "text":
         return web.Response(text=report.render_text(data), content_type="text/plain")
     return web.json_response(data)
 

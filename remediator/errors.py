@@ -45,3 +45,7 @@ class NotImplementedYet(CommandFailed):
 
 class LockBusy(CommandFailed):
     """Another disruptive command holds the lock for longer than we may wait."""
+
+
+class ActuatorFailed(RemediatorError):
+    """An actuator ran and did not do what it must (exit status, HTTP status, no process)."""

@@ -43,6 +43,11 @@ def circuit_open(command: str) -> str:
     return f"{PREFIX}circuit:open:{command}"
 
 
+def circuit_seen(command: str) -> str:
+    """Holds the end of ``command``'s open circuit as last seen (its close is audited once)."""
+    return f"{PREFIX}circuit:seen:{command}"
+
+
 def circuit_window(command: str) -> str:
     """Sorted set of alert-triggered executions of ``command`` (score: time)."""
     return f"{PREFIX}circuit:window:{command}"

@@ -89,7 +89,8 @@ def job_failed(
 
 
 def reconcile(runtime: Runtime, lock_seconds: int) -> None:
-    """End records whose RQ job is gone or over and clear pending marks without a job.
+    """End records whose RQ job is gone or over, clear pending marks without a job, and
+    look at the circuits (one closed by its timeout is audited).
 
     One worker at a time does it (a lock of ``lock_seconds``).
     """
@@ -102,6 +103,7 @@ def reconcile(runtime: Runtime, lock_seconds: int) -> None:
             detail = f"lost: its RQ job is {over} but the record was never ended"
             lost_attempt(runtime, record, Status.FAILED, False, detail)
     _stale_pending(runtime)
+    runtime.store.circuits(runtime.clock())  # audits the circuits closed by their timeout
 
 
 def _stale_pending(runtime: Runtime) -> None:

@@ -10,6 +10,7 @@ import redis
 
 from remediator import audit, keys, pipelines
 from remediator.alerts import Alert
+from remediator.circuits import Circuits
 from remediator.claims import READ_STATE, decision_fields, state_from_reply, state_keys
 from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
@@ -53,10 +54,6 @@ def connect(url: str, timeout: float) -> redis.Redis:
     )
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 def execution_id_for(alert: Alert) -> str:
     """The execution and RQ job id of an alert's episode: derived from its dedup key."""
     return f"alert-{alert.dedup_key}"
@@ -82,6 +79,7 @@ class Store:
         self._release = conn.register_script(_RELEASE)
         self._release_prefix = conn.register_script(_RELEASE_PREFIX)
         self._trim = conn.register_script(_TRIM)
+        self._circuits = Circuits(conn, config)
 
     # -- decisions -------------------------------------------------------------------
 
@@ -310,34 +308,12 @@ class Store:
     # -- circuits and the lock ---------------------------------------------------------
 
     def circuits(self, now: float) -> dict[str, dict[str, Any]]:
-        """Each command's circuit: open or closed, until when, recent alert-triggered runs."""
-        from remediator.commands.catalog import CATALOG
-
-        pipe = self.conn.pipeline(transaction=False)
-        for name in CATALOG:
-            window = self.config.effective(name).circuit.window_seconds
-            pipe.get(keys.circuit_open(name))
-            pipe.zcount(keys.circuit_window(name), f"({now - window}", "+inf")
-            pipe.get(keys.cooldown(name))
-        replies = pipe.execute()
-        out: dict[str, dict[str, Any]] = {}
-        for index, name in enumerate(CATALOG):
-            opened, recent, cooldown = replies[index * 3 : index * 3 + 3]
-            out[name] = {
-                "open": opened is not None,
-                "open_until": _float(opened),
-                "recent_executions": int(recent),
-                "cooldown_until": _float(cooldown),
-            }
-        return out
+        """Each command's circuit (a close by timeout seen here is audited)."""
+        return self._circuits.states(now)
 
     def reset_circuit(self, command: str, who: str, now: float) -> None:
         """Close a circuit by hand and forget its window."""
-        pipe = self.conn.pipeline()
-        pipe.delete(keys.circuit_open(command), keys.circuit_window(command))
-        fields = {"command": command, "by": who, "ts": now}
-        audit.append(pipe, "circuit_reset", fields, self.config.retention.audit_max_len)
-        pipe.execute()
+        self._circuits.reset(command, who, now)
 
     def acquire_lock(self, token: str, ttl_seconds: int) -> bool:
         """Take the one-disruptive-command lock."""

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from remediator.actuators import ActuatorFailed, actuate, for_role
+from remediator.actuators import actuate, for_role
 from remediator.config import RemediatorConfig, parse_config
+from remediator.errors import ActuatorFailed
 from tests.services import wait_for
 
 WRITE_ENV = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)))"
