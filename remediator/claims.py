@@ -25,40 +25,57 @@ from remediator.decide import Decision, Reason, State
 
 log = logging.getLogger(__name__)
 
-READ_STATE = """
-local claimed = redis.call('EXISTS', KEYS[1])
-local pending = redis.call('EXISTS', KEYS[2])
-local cooldown = redis.call('GET', KEYS[3])
-local open = redis.call('GET', KEYS[4])
-local recent = redis.call('ZCOUNT', KEYS[5], '(' .. ARGV[1], '+inf')
-return {claimed, pending, cooldown, open, recent}
+# The state a decision depends on (KEYS are ``state_keys``; ARGV[1] starts the circuit window).
+_STATE = """
+local state = {redis.call('EXISTS', KEYS[1]), redis.call('EXISTS', KEYS[2]),
+               redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4]),
+               redis.call('ZCOUNT', KEYS[5], '(' .. ARGV[1], '+inf')}
 """
 
-# A decision that takes no RQ job. A claiming one (dry run) takes the claim with SET NX:
-# 0 means another replica claimed the episode first, and the caller decides again.
-COMMIT = """
-if ARGV[1] == 'claim' then
-  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return 0 end
-elseif ARGV[1] == 'refresh' then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
+READ_STATE = _STATE + "return state\n"
+
+# Compare and commit a decision that takes no RQ job. It was decided on a state seen earlier
+# (ARGV[2..6], '' for a missing value) or assumed: when the state now differs, nothing is
+# written and the state is returned ({0, ...}) to decide again; else the decision is recorded
+# ({1}). A claiming decision (dry run) takes the claim with SET NX.
+COMMIT = (
+    _STATE
+    + """
+if state[1] ~= tonumber(ARGV[2]) or state[2] ~= tonumber(ARGV[3])
+   or (state[3] or '') ~= ARGV[4] or (state[4] or '') ~= ARGV[5]
+   or state[5] ~= tonumber(ARGV[6]) then
+  return {0, state[1], state[2], state[3], state[4], state[5]}
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('HSET', KEYS[2], 'alertname', ARGV[4], 'fingerprint', ARGV[5],
-             'starts_at', ARGV[6], 'first_seen', ARGV[7])
+if ARGV[7] == 'claim' then
+  if not redis.call('SET', KEYS[1], ARGV[8], 'NX', 'EX', ARGV[9]) then
+    return {0, 1, state[2], state[3], state[4], state[5]}
+  end
+elseif ARGV[7] == 'refresh' then
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
 end
-if ARGV[8] ~= '' then redis.call('HSETNX', KEYS[2], 'command', ARGV[8]) end
-redis.call('HSET', KEYS[2], 'last_decision', ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], 'NX', ARGV[6], ARGV[10])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*', 'event', 'decision', 'data', ARGV[12])
-if ARGV[13] ~= '' then
-  if redis.call('SET', KEYS[5], ARGV[13], 'NX', 'EX', ARGV[14]) then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*', 'event', 'circuit_opened',
-               'data', ARGV[15])
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  redis.call('HSET', KEYS[6], 'alertname', ARGV[10], 'fingerprint', ARGV[11],
+             'starts_at', ARGV[12], 'first_seen', ARGV[13])
+end
+if ARGV[14] ~= '' then redis.call('HSETNX', KEYS[6], 'command', ARGV[14]) end
+redis.call('HSET', KEYS[6], 'last_decision', ARGV[8])
+redis.call('EXPIRE', KEYS[6], ARGV[9])
+redis.call('ZADD', KEYS[7], 'NX', ARGV[12], ARGV[15])
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[16], '*', 'event', 'decision', 'data', ARGV[17])
+if ARGV[18] ~= '' then
+  if redis.call('SET', KEYS[4], ARGV[18], 'NX', 'EX', ARGV[19]) then
+    redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[16], '*', 'event', 'circuit_opened',
+               'data', ARGV[20])
   end
 end
-return 1
+return {1}
 """
+)
+
+# A state reply as Redis gave it: claimed, pending, cooldown, circuit open (raw or None),
+# recent executions. NOTHING_RECORDED is the state assumed before reading any.
+Seen = list[Any]
+NOTHING_RECORDED: Seen = [0, 0, None, None, 0]
 
 # MTTR is recorded by the first resolution of an episode only (repeats and HA twins); the
 # audit entry carries the resolution time and, for a remediated episode, time to remediate.
@@ -241,14 +258,25 @@ class Claims:
         self._commit = conn.register_script(COMMIT)
         self._close = conn.register_script(CLOSE_EPISODE)
 
-    async def read_state(self, alert: Alert, command: str | None, now: float) -> State:
-        """What the decision needs, in one round trip."""
+    def _window_start(self, command: str | None, now: float) -> float:
         window = self.config.effective(command).circuit.window_seconds if command else 0
-        reply = await self.pipeliner.call(self._read, state_keys(alert, command), [now - window])
-        return state_from_reply(reply)
+        return now - window
 
-    async def commit(self, alert: Alert, decision: Decision, now: float) -> bool:
-        """Record a decision that enqueues nothing; False when another replica claimed first."""
+    async def read_state(self, alert: Alert, command: str | None, now: float) -> tuple[State, Seen]:
+        """What the decision needs, in one round trip: the State and the reply it came from."""
+        reply = await self.pipeliner.call(
+            self._read, state_keys(alert, command), [self._window_start(command, now)]
+        )
+        return state_from_reply(reply), reply
+
+    async def commit(
+        self, alert: Alert, command: str | None, decision: Decision, seen: Seen, now: float
+    ) -> tuple[State, Seen] | None:
+        """Record a decision that enqueues nothing if the state is still ``seen``.
+
+        None once recorded; else the state as it is now, to decide again (another replica
+        claimed the episode, a command's state changed, or ``seen`` was only assumed).
+        """
         assert decision.reason is not Reason.ENQUEUED
         cfg = self.config
         mode = "claim" if decision.claims else "none"
@@ -264,22 +292,27 @@ class Claims:
                  "alertname": alert.alertname, "ts": now}
             )  # fmt: skip
         entry = json.dumps({"event": "decision", **fields})
-        args: list[str | int | float] = [
+        claimed, pending, cooldown, circuit, recent = seen
+        args: list[str | int | float | bytes] = [
+            self._window_start(command, now),
+            claimed, pending, cooldown or "", circuit or "", recent,
             mode, decision.reason.value, cfg.dedup_ttl_seconds,
             alert.alertname, alert.fingerprint, alert.starts_at.timestamp(), now,
-            decision.command or "", decision.reason.value, alert.dedup_key,
+            decision.command or "", alert.dedup_key,
             cfg.retention.audit_max_len, entry, until, seconds, opened,
         ]  # fmt: skip
         names = [
-            keys.claim(alert.dedup_key), keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE,
-            audit.AUDIT_KEY, keys.circuit_open(decision.command or "-"),
+            *state_keys(alert, command),
+            keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE, audit.AUDIT_KEY,
         ]  # fmt: skip
-        if not await self.pipeliner.call(self._commit, names, args):
-            return False
+        reply = await self.pipeliner.call(self._commit, names, args)
+        if not reply[0]:
+            now_seen: Seen = reply[1:]
+            return state_from_reply(now_seen), now_seen
         audit.log_entry("decision", entry)
         if opened:
             audit.log_entry("circuit_opened", opened)
-        return True
+        return None
 
     async def close_episode(self, alert: Alert, now: float) -> tuple[bool, dict[str, str]]:
         """Record a resolution (MTTR once per episode) and audit it; (first?, episode)."""

@@ -13,9 +13,9 @@ import redis
 
 from remediator import audit, queue
 from remediator.alerts import Alert, Message
-from remediator.claims import Claims
+from remediator.claims import NOTHING_RECORDED, Claims
 from remediator.commands.catalog import CATALOG
-from remediator.decide import Decision, Reason, decide, resolve_command
+from remediator.decide import Decision, Reason, State, decide, resolve_command
 from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable
 from remediator.metrics import IntakeMetrics
 from remediator.records import Status
@@ -91,17 +91,24 @@ class Intake:
         )
 
     async def _fire(self, alert: Alert) -> tuple[Decision, str | None]:
-        """Read the state, decide purely, commit; an enqueue goes through a transaction."""
+        """Decide on the state (assumed empty at first), commit if Redis still holds that
+        state, else decide again on the state it holds. Decisions that take no RQ job cost
+        one round trip when nothing was recorded; an enqueue goes through a transaction."""
         command = resolve_command(alert, self.config).command
+        state, seen = State(), NOTHING_RECORDED
         for _ in range(MAX_CONFLICTS):
             now = self.clock()
-            state = await self.claims.read_state(alert, command, now)
             decision = decide(alert, self.config, state, now)
             if decision.reason is Reason.ENQUEUED:
+                if seen is NOTHING_RECORDED:  # read it first: a repeat stays off the thread
+                    state, seen = await self.claims.read_state(alert, command, now)
+                    continue
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self.executor, self._transaction, alert, command)
-            if await self.claims.commit(alert, decision, now):
+            changed = await self.claims.commit(alert, command, decision, seen, now)
+            if changed is None:
                 return decision, None
+            state, seen = changed
         raise StoreUnavailable(f"too many concurrent updates deciding {alert.fingerprint}")
 
     def _transaction(self, alert: Alert, command: str | None) -> tuple[Decision, str | None]:

@@ -186,6 +186,35 @@ async def test_dry_run_claims_the_episode_but_records_no_execution(
     assert Queue("remediation-critical", connection=redis).count == 0
 
 
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        ({keys.cooldown("EMERGENCY_RESTART"): "1800000300.0"}, "cooldown"),
+        ({keys.pending("EMERGENCY_RESTART"): "alert-x"}, "cooldown"),
+        ({keys.circuit_open("EMERGENCY_RESTART"): "1800003600.0"}, "circuit_open"),
+    ],
+)
+async def test_a_decision_on_the_assumed_state_is_not_recorded_when_redis_holds_another(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+    redis: redis_lib.Redis,
+    recorded: dict[str, str],
+    expected: str,
+) -> None:
+    """Intake first decides as if nothing were recorded (a dry run here); the commit finds
+    the command's state in Redis, writes nothing, and the alert is decided again on it."""
+    store = store_factory(make_config(dry_run=True))
+    intake, _ = make_intake(store, clock)
+    redis.mset(recorded)
+    assert await post(intake, alert()) == [expected]
+    assert redis.exists(keys.claim(parse_message(body(alert())).alerts[0].dedup_key)) == 0
+    assert [e["reason"] for e in audit.read(redis, 100, event="decision")] == [expected]
+    for key in recorded:
+        redis.delete(key)
+    assert await post(intake, alert()) == ["dry_run"]
+
+
 async def test_only_enqueued_decisions_create_execution_records(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
