@@ -78,7 +78,6 @@ def serve(
         token = config.token.read()
     except RemediatorError as exc:
         _fail(f"token: {exc}")
-    logs.setup()
     server.serve(config, token)
 
 

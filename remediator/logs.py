@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
@@ -41,18 +43,53 @@ class JsonFormatter(logging.Formatter):
         return text[:-1] + "".join(raw) + "}" if raw else text
 
 
-def setup(level: str = "INFO") -> None:
-    """Send every logger's records to stderr as JSON.
+class JsonLines(logging.StreamHandler):
+    """Writes each record as a line. Buffered, it leaves lines in its stream's buffer and
+    writes them in blocks (``flush_every``; WARNING and above at once; the rest at exit),
+    instead of one write per line: the server logs every decision."""
+
+    def __init__(self, stream: TextIO, buffered: bool) -> None:
+        super().__init__(stream)
+        self.buffered = buffered
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line; flush it now unless buffered (WARNING and above always)."""
+        if not self.buffered or record.levelno >= logging.WARNING:
+            super().emit(record)
+            return
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+
+
+def setup(level: str = "INFO", buffered: bool = False) -> None:
+    """Send every logger's records to stderr as JSON lines.
 
     The lines carry no caller, thread or process fields, so logging is told not to collect
-    them (the logging HOWTO's "Optimization" settings): every decision writes an audit line.
+    them (the logging HOWTO's "Optimization" settings). ``buffered`` writes stderr in 64 KiB
+    blocks; its owner runs ``flush_every`` (a line waits at most that long) and logging's
+    exit handler writes the rest.
     """
     logging._srcfile = None  # no stack walk to find the caller of each record
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    stream: TextIO = sys.stderr
+    if buffered:
+        stream = open(  # noqa: SIM115 (logging.shutdown closes it at exit)
+            os.dup(sys.stderr.fileno()), "w", buffering=1 << 16, encoding="utf-8"
+        )
+    handler = JsonLines(stream, buffered)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+async def flush_every(seconds: float) -> None:
+    """Write the buffered lines every ``seconds`` (run as a task beside a server)."""
+    while True:
+        await asyncio.sleep(seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()

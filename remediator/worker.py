@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -94,5 +95,9 @@ def build(config: RemediatorConfig, simple: bool = False) -> Worker | SimpleWork
 def work(config: RemediatorConfig, burst: bool = False) -> bool:
     """Run the worker (with RQ's scheduler, which runs delayed retries) until stopped."""
     worker = build(config)
+    # Work horses are forks of this process: frozen, its objects are not written by the
+    # collector in a horse, so the pages they share stay shared.
+    gc.collect()
+    gc.freeze()
     log.info("remediation worker starting", extra={"queues": [q.name for q in worker.queues]})
     return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -215,7 +215,10 @@ def test_decisions_are_in_the_json_log_and_the_token_never_is(
     assert status == 200
     wait_final(base, reply["decisions"][0]["execution_id"])
     assert call("POST", f"{base}/webhook", message(alert("CacheStale")), token="wrong")[0] == 401
-    serve_log = next(tmp_path.glob("serve-*.log")).read_text()
+    # serve writes its log in blocks, at least every half second: the line comes soon
+    log_path = next(tmp_path.glob("serve-*.log"))
+    wait_for(lambda: '"reason": "enqueued"' in log_path.read_text(), 5, "the decision's line")
+    serve_log = log_path.read_text()
     entries = [json.loads(line) for line in serve_log.splitlines() if line.startswith("{")]
     audited = [e["audit"] for e in entries if "audit" in e]
     assert [a["reason"] for a in audited if a["event"] == "decision"] == ["enqueued"]

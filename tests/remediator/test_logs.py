@@ -1,0 +1,61 @@
+"""The JSON log lines: one object per line; the server's buffered stream."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from remediator.logs import JsonFormatter, JsonLines, RawJson
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    log = logging.getLogger("amc.test.logs")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    yield log
+    log.handlers.clear()
+
+
+class Sink(io.StringIO):
+    """A stream that tells what was flushed from what was only written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = ""
+
+    def flush(self) -> None:
+        self.flushed = self.getvalue()
+
+
+def lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_buffered_lines_wait_for_a_flush_and_warnings_do_not(logger: logging.Logger) -> None:
+    sink = Sink()
+    handler = JsonLines(sink, buffered=True)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.info("audit %s", "decision", extra={"audit": RawJson('{"reason": "dry_run"}')})
+    assert sink.flushed == ""
+    assert lines(sink.getvalue())[0]["audit"] == {"reason": "dry_run"}
+    logger.warning("503: Redis unreachable")
+    assert [e["level"] for e in lines(sink.flushed)] == ["info", "warning"]
+    logger.info("later")
+    handler.flush()
+    assert [e["message"] for e in lines(sink.flushed)][-1] == "later"
+
+
+def test_unbuffered_lines_are_flushed_one_by_one(logger: logging.Logger) -> None:
+    sink = Sink()
+    handler = JsonLines(sink, buffered=False)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.info("one", extra={"command": "FLUSH_REDIS"})
+    (entry,) = lines(sink.flushed)
+    assert (entry["message"], entry["command"], entry["level"]) == ("one", "FLUSH_REDIS", "info")
