@@ -1,5 +1,5 @@
 # Shortcuts for the README's two commands (which need no make themselves).
-.PHONY: setup test demo clean
+.PHONY: setup test demo bench clean
 
 setup:
 	scripts/setup.sh
@@ -9,6 +9,11 @@ test:
 
 demo:
 	scripts/demo.sh
+
+# The benchmarks (bench/README.md): run them on a quiet machine.
+bench: setup
+	.venv/bin/python -m bench.scrape
+	.venv/bin/python -m bench.webhook
 
 clean:
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache

@@ -1,18 +1,23 @@
 """Webhook intake benchmark: our remediator beside prometheus-am-executor's published figures.
 
-Runs a real redis-server, the real ``amc-remediator serve`` (and ``worker`` for the latency
-part) on free ports, and drives them with an aiohttp client in this process:
+Runs a real redis-server and the real ``amc-remediator serve`` (and ``worker``) on free ports:
 
-1. intake of distinct alerts at concurrency 1 and 50: every request's decisions are durable
-   in Redis before the reply (dry-run, so each alert takes its own claim with SET NX and
-   records its episode and audit entry: the path of every decision but ``enqueued``, which
-   adds the RQ job in a WATCH/MULTI transaction once per episode); then the same load
-   spread over two serve replicas on one Redis;
-2. a storm of 10,000 copies of one alert at concurrency 50: exactly one execution;
-3. decision latency, from the client sending the webhook to the worker starting the job.
+1. intake of distinct alerts at concurrency 1 and 50, driven by ``wrk`` (Debian's package
+   ``wrk``; a C load generator, so that the client takes little of the CPU the server needs).
+   The server runs in dry-run, so every alert takes the path of every decision but
+   ``enqueued``: its claim with SET NX, its episode and its audit entry, all durable before
+   the reply. The bench then checks Redis and the server's metrics: one decision per alert;
+2. a storm of 10,000 copies of one alert at concurrency 50 (aiohttp client): exactly one
+   execution;
+3. decision latency, one alert at a time: from the client sending the webhook to the worker
+   starting the job (the execution record's ``started_at``, written by the work horse).
 
-Usage: ``.venv/bin/python -m bench.webhook [--requests 5000] [--latency-samples 200]``.
-The client shares the machine with the server, so these figures are a lower bound.
+Usage: ``.venv/bin/python -m bench.webhook [--seconds 10] [--latency-samples 200]``.
+Exits 1 when a bar is missed: at concurrency 50, at least twice the peer's requests/s with a
+lower p99; the storm giving exactly one execution; decision latency p99 under 50 ms.
+
+The peer cannot be run here (its Go module is fetched from GitHub, which this machine cannot
+reach), so its figures are the ones published for this kind of machine (issue 5).
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +39,18 @@ import aiohttp
 import redis
 import uvloop
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from remediator import keys
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
 TOKEN = "bench-token"  # noqa: S105 (a throwaway token of the benchmark's own server)
+WRK_SCRIPT = Path(__file__).with_name("webhook.lua")
 PEER = {  # prometheus-am-executor, measured on this kind of machine (issue 5)
     1: {"rps": 784.0, "p99_ms": 1.9},
-    50: {"rps": 1711.0, "p99_ms": 36.0},
+    50: {"rps": 1_711.0, "p99_ms": 36.0},
 }
+LATENCY_BAR_MS = 50.0
 
 
 def alert(n: int, name: str = "BenchAlert") -> dict[str, Any]:
@@ -63,44 +76,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def drive(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[str, Any]:
-    """Post every body with ``concurrency`` requests in flight (client i posts to
-    ``urls[i % len(urls)]``); latencies in ms."""
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    decisions: dict[str, int] = {}
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def client(url: str) -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                async with session.post(url, data=body) as resp:
-                    reply = await resp.json()
-                latencies.append((time.perf_counter() - started) * 1000)
-                statuses[resp.status] = statuses.get(resp.status, 0) + 1
-                for d in reply.get("decisions", []):
-                    decisions[d["decision"]] = decisions.get(d["decision"], 0) + 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client(urls[i % len(urls)]) for i in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return {
-        "requests": len(bodies),
-        "rps": len(bodies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99),
-        "statuses": statuses,
-        "decisions": decisions,
-    }
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_remediator(tmp: Path, redis_url: str, dry_run: bool) -> tuple[str, Service, Path]:
+    """``amc-remediator serve`` on a free port; (base URL, service, config path)."""
     (tmp / "token").write_text(TOKEN)
     config = {
         "token": {"file": str(tmp / "token")},
@@ -119,147 +102,256 @@ def start_remediator(tmp: Path, redis_url: str, dry_run: bool) -> tuple[str, Ser
     return f"http://127.0.0.1:{port}", service, path
 
 
+def decisions_made(base: str) -> dict[str, float]:
+    """The server's amc_remediator_decisions_total by decision."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "amc_remediator_decisions":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                decision = sample.labels["decision"]
+                out[decision] = out.get(decision, 0.0) + sample.value
+    return out
+
+
+def settled(base: str) -> dict[str, float]:
+    """The decision counts once the server has finished the requests still in flight when
+    wrk stopped (wrk closes its connections; the server still decides what it received)."""
+    last = decisions_made(base)
+    while True:
+        time.sleep(0.5)
+        now = decisions_made(base)
+        if now == last:
+            return now
+        last = now
+
+
+def wrk(url: str, concurrency: int, seconds: int, phase: str) -> dict[str, Any]:
+    """One wrk run (one thread: the second core is the server's); its summary line."""
+    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url]
+    done = subprocess.run(
+        [*argv, "--", phase, TOKEN], capture_output=True, text=True, timeout=seconds + 60
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+    summary: dict[str, Any] = json.loads(lines[0][4:])
+    return {
+        "requests": summary["requests"],
+        "rps": summary["requests"] / (summary["duration_us"] / 1e6),
+        "p50_ms": summary["p50_us"] / 1000,
+        "p99_ms": summary["p99_us"] / 1000,
+        "non_2xx": summary["non_2xx"],
+        "socket_errors": summary["socket_errors"],
+    }
+
+
+def intake(tmp: Path, redis_url: str, conn: redis.Redis, seconds: int) -> dict[str, Any]:
+    """Distinct alerts at concurrency 1 and 50 (after a warm-up), each decision checked."""
+    base, serve, _ = start_remediator(tmp, redis_url, dry_run=True)
+    url = f"{base}/webhook"
+    results: dict[str, Any] = {}
+    try:
+        wrk(url, 50, 2, "0")  # warm-up
+        for key, concurrency, phase, duration in (
+            ("c1", 1, "1", max(2, seconds // 2)), ("c50", 50, "2", seconds)
+        ):  # fmt: skip
+            decided = settled(base)
+            episodes = conn.zcard(keys.EPISODES_ACTIVE)
+            cpu = cpu_seconds(serve.pid)
+            run = wrk(url, concurrency, duration, phase)
+            run["server_cpu_us"] = (cpu_seconds(serve.pid) - cpu) / run["requests"] * 1e6
+            after = settled(base)
+            run["decided"] = {k: int(v - decided.get(k, 0.0)) for k, v in after.items()}
+            run["durable"] = int(conn.zcard(keys.EPISODES_ACTIVE) - episodes)
+            results[key] = run
+    finally:
+        serve.stop()
+    return results
+
+
+async def drive(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    """Post every body with ``concurrency`` requests in flight; statuses and decisions."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    decisions: dict[str, int] = {}
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def client() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                async with session.post(url, data=body) as resp:
+                    reply = await resp.json()
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                for d in reply.get("decisions", []):
+                    decisions[d["decision"]] = decisions.get(d["decision"], 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {
+        "requests": len(bodies),
+        "rps": len(bodies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "statuses": statuses,
+        "decisions": decisions,
+    }
+
+
 def execution_count(conn: redis.Redis) -> int:
-    return int(conn.zcard("amc:remediator:executions"))
+    return int(conn.zcard(keys.EXECUTIONS))
 
 
-async def latency(base: str, conn: redis.Redis, samples: int) -> dict[str, float]:
-    """Send one new episode at a time; measure until its job has started in the worker."""
+async def latency(base: str, conn: redis.Redis, first: int, samples: int) -> list[float]:
+    """Send one new episode at a time (alerts ``first``, ``first + 1``...); ms until its job
+    has started in the worker."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     values: list[float] = []
     async with aiohttp.ClientSession(headers=headers) as session:
         for n in range(samples):
             sent = time.time()
-            body = notification(alert(10_000_000 + n, "BenchLatency"))
+            body = notification(alert(first + n, "BenchLatency"))
             async with session.post(f"{base}/webhook", data=body) as resp:
-                execution_id = (await resp.json())["decisions"][0]["execution_id"]
+                decision = (await resp.json())["decisions"][0]
+            if decision["decision"] != "enqueued":
+                raise SystemExit(f"a latency sample was not enqueued: {decision}")
+            execution_id = decision["execution_id"]
             started = None
             while started is None:
-                raw = conn.get(f"amc:remediator:execution:{execution_id}")
+                raw = conn.get(keys.execution(execution_id))
                 started = json.loads(raw).get("started_at") if raw else None
                 if started is None:
                     await asyncio.sleep(0.0005)
             values.append((started - sent) * 1000)
             await wait_done(conn, execution_id)
-    return {"p50_ms": percentile(values, 0.5), "p99_ms": percentile(values, 0.99)}
+    return values
 
 
 async def wait_done(conn: redis.Redis, execution_id: str) -> None:
     """Let one execution finish before the next sample (one disruptive command at a time)."""
     final = ("succeeded", "failed", "timed_out")
     while True:
-        raw = conn.get(f"amc:remediator:execution:{execution_id}")
+        raw = conn.get(keys.execution(execution_id))
         if raw and json.loads(raw).get("status") in final:
             return
         await asyncio.sleep(0.001)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def row(label: str, ours: dict[str, Any], peer: dict[str, float] | None) -> str:
-    theirs = f"{peer['rps']:>8.0f} {peer['p99_ms']:>9.1f}" if peer else f"{'-':>8} {'-':>9}"
-    return (
-        f"{label:<34} {ours['rps']:>8.0f} {ours['p50_ms']:>8.2f} {ours['p99_ms']:>8.2f}   {theirs}"
-    )
-
-
-def intake(tmp: Path, redis_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Distinct alerts at concurrency 1 and 50 on one serve process, then on two replicas."""
-    results: dict[str, Any] = {}
-    bases, services = [], []
-    for _ in range(2):
-        base, serve, _ = start_remediator(tmp, redis_url, dry_run=True)
-        bases.append(f"{base}/webhook")
-        services.append(serve)
-    offset = 0
-    try:
-        for key, urls, concurrency in (
-            ("c1", bases[:1], 1), ("c50", bases[:1], 50), ("c50x2", bases, 50)
-        ):  # fmt: skip
-            count = args.requests // 2 if concurrency == 1 else args.requests
-            bodies = [notification(alert(offset + n)) for n in range(count)]
-            offset += count
-            uvloop.run(drive(urls, bodies[:200], concurrency))  # warm up
-            before = sum(cpu_seconds(s.pid) for s in services)
-            results[key] = uvloop.run(drive(urls, bodies[200:], concurrency))
-            used = sum(cpu_seconds(s.pid) for s in services) - before
-            results[key]["server_cpu_us"] = used / results[key]["requests"] * 1e6
-    finally:
-        for service in services:
-            service.stop()
-    return results
-
-
 def storm_and_latency(
     tmp: Path, redis_url: str, conn: redis.Redis, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """One alert 10,000 times (one execution), then webhook-to-job-start latency."""
+    """One alert ``args.storm`` times (one execution), then webhook-to-job-start latency."""
     base, serve, path = start_remediator(tmp, redis_url, dry_run=False)
     argv = [script("amc-remediator"), "worker", "--config", str(path), "--redis-url", redis_url]
     worker = Service(argv, tmp / "worker.log")
     try:
         worker.start()
         storm = [notification(alert(424242))] * args.storm
-        results: dict[str, Any] = {"storm": uvloop.run(drive([f"{base}/webhook"], storm, 50))}
+        results: dict[str, Any] = {"storm": uvloop.run(drive(f"{base}/webhook", storm, 50))}
         wait_for(lambda: execution_count(conn) >= 1, 10, "the storm's execution")
+        time.sleep(1)  # a second execution, were there one, would be recorded by now
         results["storm_executions"] = execution_count(conn)
-        results["latency"] = uvloop.run(latency(base, conn, args.latency_samples))
+        uvloop.run(latency(base, conn, 10_000_000, 5))  # warm-up: the worker's first forks
+        values = uvloop.run(latency(base, conn, 20_000_000, args.latency_samples))
+        results["latency"] = {
+            "p50_ms": percentile(values, 0.5),
+            "p99_ms": percentile(values, 0.99),
+            "max_ms": max(values),
+        }
     finally:
         worker.stop()
         serve.stop()
     return results
 
 
+def report(results: dict[str, Any]) -> list[str]:
+    """Print the table; returns the bars missed."""
+    missed: list[str] = []
+    print(f"{'webhook intake (distinct alerts)':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+          f"   {'peer r/s':>8} {'peer p99':>9}   {'serve CPU/req':>13}")  # fmt: skip
+    for key, concurrency in (("c1", 1), ("c50", 50)):
+        ours, peer = results[key], PEER[concurrency]
+        print(
+            f"{f'concurrency {concurrency}':<34} {ours['rps']:>8.0f} {ours['p50_ms']:>8.2f} "
+            f"{ours['p99_ms']:>8.2f}   {peer['rps']:>8.0f} {peer['p99_ms']:>9.1f}   "
+            f"{ours['server_cpu_us']:>10.0f} us"
+        )
+        print(
+            f"  {ours['requests']} requests: non-2xx {ours['non_2xx']}, socket errors "
+            f"{ours['socket_errors']}; decisions {ours['decided']}; new durable episodes "
+            f"{ours['durable']}"
+        )
+        answered = ours["requests"]
+        if ours["non_2xx"] or ours["socket_errors"]:
+            missed.append(f"concurrency {concurrency}: requests failed")
+        if not answered <= ours["durable"] <= answered + concurrency:
+            missed.append(f"concurrency {concurrency}: {ours['durable']} episodes recorded")
+        if ours["decided"].get("dry_run", 0) != ours["durable"]:
+            missed.append(f"concurrency {concurrency}: decisions {ours['decided']}")
+    c50 = results["c50"]
+    bar = 2 * PEER[50]["rps"]
+    met = c50["rps"] >= bar and c50["p99_ms"] < PEER[50]["p99_ms"]
+    print(
+        f"bar at concurrency 50: >= {bar:.0f} req/s and p99 < {PEER[50]['p99_ms']:.0f} ms: "
+        f"{'met' if met else 'NOT met'} ({c50['rps'] / PEER[50]['rps']:.2f}x the peer)"
+    )
+    if not met:
+        missed.append("throughput at concurrency 50")
+    storm = results["storm"]
+    print(
+        f"storm of one alert x {storm['requests']}, concurrency 50: {storm['rps']:.0f} req/s, "
+        f"p99 {storm['p99_ms']:.1f} ms; statuses {storm['statuses']}, decisions "
+        f"{storm['decisions']}; executions {results['storm_executions']} (expected 1)"
+    )
+    if results["storm_executions"] != 1 or set(storm["statuses"]) != {200}:
+        missed.append("storm")
+    lat = results["latency"]
+    met = lat["p99_ms"] < LATENCY_BAR_MS
+    print(
+        f"decision latency, webhook sent -> job started: p50 {lat['p50_ms']:.1f} ms, "
+        f"p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+        f"(bar: p99 < {LATENCY_BAR_MS:.0f} ms: {'met' if met else 'NOT met'})"
+    )
+    if not met:
+        missed.append("decision latency")
+    return missed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk run at concurrency 50")
     parser.add_argument("--storm", type=int, default=10_000)
     parser.add_argument("--latency-samples", type=int, default=200)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="amc-bench-"))
+    if shutil.which("wrk") is None:
+        sys.exit("bench.webhook needs wrk: apt-get install wrk")
     server = RedisServer()
     server.start()
     conn = redis.Redis.from_url(server.url)
     try:
-        results = intake(tmp, server.url, args)
-        conn.flushall()
-        results.update(storm_and_latency(tmp, server.url, conn, args))
+        with tempfile.TemporaryDirectory(prefix="amc-bench-") as name:
+            tmp = Path(name)
+            results = intake(tmp, server.url, conn, args.seconds)
+            conn.flushall()
+            results.update(storm_and_latency(tmp, server.url, conn, args))
     finally:
         conn.close()
         server.cleanup()
-    report(results)
-
-
-def report(results: dict[str, Any]) -> None:
-    print(f"{'webhook intake':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   "
-          f"{'peer r/s':>8} {'peer p99':>9}")  # fmt: skip
-    print(row("distinct alerts, concurrency 1", results["c1"], PEER[1]))
-    print(row("distinct alerts, concurrency 50", results["c50"], PEER[50]))
-    print(row("  same, two serve replicas", results["c50x2"], PEER[50]))
-    print(row("storm of one alert, concurrency 50", results["storm"], None))
-    for key in ("c1", "c50", "c50x2"):
-        cpu = results[key]["server_cpu_us"]
-        print(f"  {key}: serve process CPU {cpu:.0f} us per request")
-    for key in ("c1", "c50", "c50x2", "storm"):
-        print(
-            f"  {key}: statuses {results[key]['statuses']}, decisions {results[key]['decisions']}"
-        )
-    print(f"storm executions: {results['storm_executions']} (expected exactly 1)")
-    lat = results["latency"]
-    print(
-        f"decision latency, webhook sent -> job started: p50 {lat['p50_ms']:.1f} ms, "
-        f"p99 {lat['p99_ms']:.1f} ms (bar: p99 < 50 ms)"
-    )
-    c50 = results["c50"]
-    met = c50["rps"] >= 2 * PEER[50]["rps"] and c50["p99_ms"] < PEER[50]["p99_ms"]
-    print(
-        f"bar at concurrency 50: >= {2 * PEER[50]['rps']:.0f} req/s and p99 < "
-        f"{PEER[50]['p99_ms']:.0f} ms: {'met' if met else 'NOT met'}"
-    )
+    missed = report(results)
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine: the Debian
-# programs it drives (redis-server, prometheus + promtool, prometheus-alertmanager + amtool)
-# and a virtual environment with the project and its test tools.
+# programs it drives (redis-server, prometheus + promtool, prometheus-alertmanager + amtool,
+# and wrk, the load generator of bench/webhook.py) and a virtual environment with the
+# project and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ declare -A PROVIDES=(
   [redis-server]=redis-server
   [prometheus]=promtool
   [prometheus-alertmanager]=amtool
+  [wrk]=wrk
 )
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
