@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from remediator import audit, keys
@@ -238,13 +238,31 @@ class Pipeliner:
     async def _evalsha(
         self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
     ) -> list[Any]:
-        # EVALSHA directly: a pipeline that runs registered scripts asks SCRIPT EXISTS first,
-        # one more round trip on every flush
-        async with self.conn.pipeline(transaction=False) as pipe:
-            for script, names, args, _ in batch:
-                pipe.evalsha(script.sha, len(names), *names, *args)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+        """One write of every call, then their replies in order (an error reply is the
+        call's exception). EVALSHA directly: a redis-py pipeline that runs registered scripts
+        asks SCRIPT EXISTS first, and its per-command machinery cost more than the scripts."""
+        pool = self.conn.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(
+                conn.pack_commands(
+                    [("EVALSHA", script.sha, len(names), *names, *args)
+                     for script, names, args, _ in batch]
+                ),
+                check_health=False,
+            )  # fmt: skip
+            replies: list[Any] = []
+            for _ in batch:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # read whole: the next reply is the next call's
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            await conn.disconnect()  # never leave a half-read connection in the pool
+            raise
+        finally:
+            await pool.release(conn)
 
 
 class Claims:

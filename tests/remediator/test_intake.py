@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -213,6 +214,22 @@ async def test_a_decision_on_the_assumed_state_is_not_recorded_when_redis_holds_
     for key in recorded:
         redis.delete(key)
     assert await post(intake, alert()) == ["dry_run"]
+
+
+async def test_scripts_forgotten_by_redis_are_loaded_again(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    clock: Clock,
+    redis: redis_lib.Redis,
+) -> None:
+    """A restarted Redis has no scripts: the calls that got NOSCRIPT are sent again."""
+    store = store_factory(make_config(dry_run=True))
+    intake, _ = make_intake(store, clock)
+    assert await post(intake, alert()) == ["dry_run"]
+    redis.script_flush()
+    many = [alert(fingerprint=f"{n:016x}") for n in range(30)]
+    outcomes = await asyncio.gather(*(post(intake, a) for a in many), post(intake, alert()))
+    assert outcomes == [["dry_run"]] * 30 + [["duplicate"]]
 
 
 async def test_only_enqueued_decisions_create_execution_records(
