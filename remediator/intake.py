@@ -74,12 +74,12 @@ class Intake:
         return outcomes
 
     async def _one(self, alert: Alert) -> Outcome:
-        self.metrics.alerts_received.labels(alert.alertname, alert.status).inc()
+        self.metrics.received(alert.alertname, alert.status)
         if alert.status == "resolved":
             decision, execution_id = await self._resolve(alert), None
         else:
             decision, execution_id = await self._fire(alert)
-        self.metrics.decisions.labels(decision.command or "", decision.reason.value).inc()
+        self.metrics.decided(decision.command or "", decision.reason.value)
         return Outcome(
             alertname=alert.alertname,
             fingerprint=alert.fingerprint,

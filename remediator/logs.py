@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
@@ -23,24 +23,19 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """One line of JSON with time, level, logger, message and any extra fields."""
-        data: dict[str, Any] = {
-            "ts": round(record.created, 6),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        raw = []
+        parts = [
+            f'{{"ts": {round(record.created, 6)!r}, "level": "{record.levelname.lower()}", '
+            f'"logger": {json.dumps(record.name)}, "message": {json.dumps(record.getMessage())}'
+        ]
         for key, value in record.__dict__.items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            if isinstance(value, RawJson):
-                raw.append(f", {json.dumps(key)}: {value}")
-            else:
-                data[key] = value
+            text = value if isinstance(value, RawJson) else json.dumps(value, default=str)
+            parts.append(f", {json.dumps(key)}: {text}")
         if record.exc_info:
-            data["exc_info"] = self.formatException(record.exc_info)
-        text = json.dumps(data, default=str)
-        return text[:-1] + "".join(raw) + "}" if raw else text
+            parts.append(f', "exc_info": {json.dumps(self.formatException(record.exc_info))}')
+        parts.append("}")
+        return "".join(parts)
 
 
 class JsonLines(logging.StreamHandler):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -70,6 +71,23 @@ class IntakeMetrics:
             buckets=EPISODE_BUCKETS,
             registry=registry,
         )
+        # labels() validates and looks up on every call; the webhook counts two per alert
+        self._children: dict[tuple[str, str, str], Any] = {}
+
+    def received(self, alertname: str, status: str) -> None:
+        """Count one alert received."""
+        self._child(self.alerts_received, "r", alertname, status).inc()
+
+    def decided(self, command: str, reason: str) -> None:
+        """Count one decision."""
+        self._child(self.decisions, "d", command, reason).inc()
+
+    def _child(self, counter: Counter, kind: str, first: str, second: str) -> Any:
+        key = (kind, first, second)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(first, second)
+        return child
 
 
 def record_execution(
