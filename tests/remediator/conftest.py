@@ -1,23 +1,42 @@
-"""Fixtures of the remediator's tests: configs, a settable clock, alerts, workers, servers."""
+"""Fixtures of the remediator's tests: configs, a settable clock, alerts, stores, intakes,
+API clients, workers, servers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterator
+from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as redis_lib
+import redis.asyncio as aioredis
+import yaml
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
 from rq import SimpleWorker
 
+from remediator.claims import Claims
 from remediator.config import RemediatorConfig, parse_config
+from remediator.intake import Intake
+from remediator.metrics import IntakeMetrics
 from remediator.queue import queues
+from remediator.records import Execution, Status
 from remediator.runner import Runtime, install
+from remediator.server import create_app
 from remediator.store import Store, connect
+from tests.services import free_port
 
 TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+MakeIntake = Callable[[Store], tuple[Intake, CollectorRegistry]]
+MakeConfigFile = Callable[..., Path]
+SilentPlatform = Callable[[int], dict[str, Any]]
 
 
 class Clock:
@@ -78,6 +97,29 @@ def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
 
 
+def record_of(store: Store, execution_id: str) -> Execution:
+    """The execution's record, which must exist."""
+    record = store.get_execution(execution_id)
+    assert record is not None
+    return record
+
+
+def start_attempt(store: Store, execution_id: str) -> None:
+    """Put a record where a live first attempt puts it: running, attempt 1, started."""
+    record = record_of(store, execution_id)
+    record.status, record.attempts, record.started_at = Status.RUNNING, 1, record.created_at
+    store.execution_event(record, "execution_started")
+
+
+async def promtool_check(text: str) -> None:
+    """``promtool check metrics`` accepts the exposition ``text``."""
+    proc = await asyncio.create_subprocess_exec(
+        "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
+    )
+    out, _ = await proc.communicate(text.encode())
+    assert proc.returncode == 0, out.decode()
+
+
 @pytest.fixture
 def token_file(tmp_path: Path) -> Path:
     path = tmp_path / "token"
@@ -96,6 +138,25 @@ def make_config(redis_url: str, token_file: Path) -> Callable[..., RemediatorCon
         data.update(fields)
         data["platform"] = platform
         return parse_config(data)
+
+    return make
+
+
+@pytest.fixture
+def make_config_file(tmp_path: Path, token_file: Path, redis_url: str) -> MakeConfigFile:
+    """A config file for our processes; keyword arguments are top-level config fields.
+
+    The processes get their Redis on the command line; ``redis_url`` (the test Redis unless
+    given) is the platform's Redis unless ``platform`` names another.
+    """
+
+    def make(redis_url: str = redis_url, **fields: Any) -> Path:
+        data: dict[str, Any] = {"token": {"file": str(token_file)}, "lock_wait_seconds": 5}
+        data.update(fields)
+        data["platform"] = {"redis_url": redis_url, **data.get("platform", {})}
+        path = tmp_path / f"remediator-{free_port()}.yml"
+        path.write_text(yaml.safe_dump(data))
+        return path
 
     return make
 
@@ -120,6 +181,47 @@ def store_factory(
     yield make
     for store in made:
         store.conn.close()
+
+
+@pytest.fixture
+def store(
+    make_config: Callable[..., RemediatorConfig], store_factory: Callable[[RemediatorConfig], Store]
+) -> Store:
+    """A Store of the default config on the test Redis."""
+    return store_factory(make_config())
+
+
+@pytest.fixture
+async def make_intake(clock: Clock) -> AsyncIterator[MakeIntake]:
+    """The serve process's intake on a store and the test's clock, with its own registry."""
+    opened: list[aioredis.Redis] = []
+
+    def make(store: Store) -> tuple[Intake, CollectorRegistry]:
+        registry = CollectorRegistry()
+        aconn = aioredis.Redis.from_url(store.config.redis_url)
+        opened.append(aconn)
+        return Intake(store, Claims(aconn, store.config), IntakeMetrics(registry), clock), registry
+
+    yield make
+    for aconn in opened:
+        await aconn.aclose()
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_config: Callable[..., RemediatorConfig],
+    clock: Clock,
+    redis: redis_lib.Redis,
+) -> MakeClient:
+    """A test client of the serve app on ``config``, else on ``make_config(**fields)``."""
+
+    async def make(config: RemediatorConfig | None = None, **fields: Any) -> Client:
+        config = config or make_config(**fields)
+        app = create_app(config, TOKEN, clock=clock, registry=CollectorRegistry())
+        return await aiohttp_client(app)
+
+    return make
 
 
 @pytest.fixture
@@ -151,3 +253,12 @@ def silent_port() -> Iterator[int]:
     sock.listen(64)
     yield int(sock.getsockname()[1])
     sock.close()
+
+
+@pytest.fixture
+def silent_platform(silent_port: int) -> SilentPlatform:
+    """Platform settings whose Redis is ``silent_port``: each step waits out its timeout."""
+    return lambda timeout: {
+        "redis_url": f"redis://127.0.0.1:{silent_port}/0",
+        "redis_timeout_seconds": timeout,
+    }

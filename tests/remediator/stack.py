@@ -1,4 +1,7 @@
-"""Our real processes for integration tests: ``amc-remediator serve`` and ``worker``."""
+"""Our real processes for integration tests: ``amc-remediator serve`` and ``worker``.
+
+Their config files come from the ``make_config_file`` fixture (conftest).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import redis as redis_lib
-import yaml
 from rq import Worker
 
 from tests.remediator.conftest import TOKEN
 from tests.services import Service, free_port, script, wait_for
-
-
-def write_config(tmp_path: Path, token_file: Path, redis_url: str, **fields: Any) -> Path:
-    """A config file for the processes (the platform's Redis defaults to the same Redis)."""
-    data: dict[str, Any] = {"token": {"file": str(token_file)}, "lock_wait_seconds": 5}
-    data.update(fields)
-    data["platform"] = {"redis_url": redis_url, **data.get("platform", {})}
-    path = tmp_path / f"remediator-{free_port()}.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def start_serve(services: Callable[..., Service], config: Path, redis_url: str) -> str:

@@ -11,7 +11,8 @@ import pytest
 import redis as redis_lib
 import yaml
 
-from tests.remediator.stack import call, start_serve, start_worker, wait_final, write_config
+from tests.remediator.conftest import MakeConfigFile
+from tests.remediator.stack import call, start_serve, start_worker, wait_final
 from tests.services import Service, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -70,10 +71,11 @@ def test_alerts_through_alertmanager_execute_once_and_resolve(
     services: Callable[..., Service],
     tmp_path: Path,
     token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts={"CacheStale": "FLUSH_REDIS"})
+    config = make_config_file(alerts={"CacheStale": "FLUSH_REDIS"})
     base = start_serve(services, config, redis_url)
     start_worker(services, config, redis_url)
     am = start_alertmanager(
@@ -116,10 +118,11 @@ def test_alertmanager_with_the_wrong_token_executes_nothing(
     services: Callable[..., Service],
     tmp_path: Path,
     token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts={"CacheStale": "FLUSH_REDIS"})
+    config = make_config_file(alerts={"CacheStale": "FLUSH_REDIS"})
     base = start_serve(services, config, redis_url)
     wrong = tmp_path / "wrong-token"
     wrong.write_text("not-the-token\n")

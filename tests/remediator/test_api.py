@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
-from asyncio.subprocess import PIPE, STDOUT
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis as redis_lib
-from aiohttp.test_utils import TestClient
-from prometheus_client import CollectorRegistry
 from rq import Queue
 
 from remediator import audit
 from remediator.config import RemediatorConfig, parse_config
-from remediator.server import create_app
 from remediator.store import Store
-from tests.remediator.conftest import TOKEN, Clock, alert, body
+from tests.remediator.conftest import AUTH, TOKEN, MakeClient, alert, body, promtool_check
 from tests.services import RedisServer
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def make_client(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_config: Callable[..., RemediatorConfig],
-    clock: Clock,
-    redis: redis_lib.Redis,
-) -> MakeClient:
-    async def make(config: RemediatorConfig | None = None, **fields: Any) -> Client:
-        config = config or make_config(**fields)
-        app = create_app(config, TOKEN, clock=clock, registry=CollectorRegistry())
-        return await aiohttp_client(app)
-
-    return make
 
 
 async def test_webhook_decides_and_replies_with_each_decision(make_client: MakeClient) -> None:
@@ -114,10 +89,7 @@ async def test_body_size_limit_is_413(make_client: MakeClient) -> None:
 
 
 async def test_redis_unreachable_is_503_then_the_alert_runs_once(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    own_redis_server: RedisServer,
-    token_file: Path,
-    clock: Clock,
+    make_client: MakeClient, own_redis_server: RedisServer, token_file: Path
 ) -> None:
     config = parse_config(
         {
@@ -126,7 +98,7 @@ async def test_redis_unreachable_is_503_then_the_alert_runs_once(
             "token": {"file": str(token_file)},
         }
     )
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(config)
     own_redis_server.stop()
     resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
     assert resp.status == 503
@@ -142,10 +114,7 @@ async def test_redis_unreachable_is_503_then_the_alert_runs_once(
 
 
 async def test_a_stalled_redis_is_503_within_the_timeout_then_decided_once(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    own_redis_server: RedisServer,
-    token_file: Path,
-    clock: Clock,
+    make_client: MakeClient, own_redis_server: RedisServer, token_file: Path
 ) -> None:
     """A Redis that accepts connections but never answers (stopped process) must not hang
     the webhook: the round trip is bounded by redis_timeout_seconds, then 503."""
@@ -157,7 +126,7 @@ async def test_a_stalled_redis_is_503_within_the_timeout_then_decided_once(
             "dry_run": True,
         }
     )
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(config)
     assert (await client.post("/webhook", data=body(alert("Warm")), headers=AUTH)).status == 200
     assert own_redis_server.proc is not None
     own_redis_server.proc.send_signal(signal.SIGSTOP)
@@ -283,8 +252,4 @@ async def test_metrics_are_promtool_clean(
         'amc_remediator_queue_depth{priority="low"} 0.0',
     ]:
         assert line in text, line
-    proc = await asyncio.create_subprocess_exec(
-        "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
-    )
-    out, _ = await proc.communicate(text.encode())
-    assert proc.returncode == 0, out.decode()
+    await promtool_check(text)

@@ -16,18 +16,16 @@ from remediator.store import Store
 from tests.services import free_port
 
 
-def audit_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "remediator.audit"]
+@pytest.fixture
+def audit_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """The audit trail's log lines so far (captured from INFO on)."""
+    caplog.set_level(logging.INFO, logger="remediator.audit")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "remediator.audit"]
 
 
 def test_a_transaction_lost_to_a_watch_conflict_logs_nothing(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    redis: redis_lib.Redis,
-    caplog: pytest.LogCaptureFixture,
+    store: Store, redis: redis_lib.Redis, audit_lines: Callable[[], list[str]]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="remediator.audit")
-    store = store_factory(make_config())
     with store.conn.pipeline() as pipe:
         pipe.watch("guarded")
         redis.set("guarded", "changed by someone else")
@@ -35,38 +33,32 @@ def test_a_transaction_lost_to_a_watch_conflict_logs_nothing(
         audit.append(pipe, "circuit_reset", {"command": "FLUSH_REDIS"}, 100)
         with pytest.raises(redis_lib.WatchError):
             pipe.execute()
-    assert audit_lines(caplog) == []
+    assert audit_lines() == []
     assert audit.read(redis) == []
     with store.conn.pipeline() as pipe:
         audit.append(pipe, "circuit_reset", {"command": "FLUSH_REDIS"}, 100)
-        assert audit_lines(caplog) == []  # queued, not yet written
+        assert audit_lines() == []  # queued, not yet written
         pipe.execute()
-    assert audit_lines(caplog) == ["audit circuit_reset"]
+    assert audit_lines() == ["audit circuit_reset"]
     assert [e["event"] for e in audit.read(redis)] == ["circuit_reset"]
 
 
 def test_a_manual_run_answered_503_is_not_in_the_log(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    caplog: pytest.LogCaptureFixture,
+    audit_lines: Callable[[], list[str]],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="remediator.audit")
     config = make_config(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_seconds=1)
     store = store_factory(config)
     with pytest.raises(StoreUnavailable):
         submit(store, "HEALTH_CHECK", {}, "manual")
-    assert audit_lines(caplog) == []
+    assert audit_lines() == []
 
 
 def test_a_committed_manual_run_is_logged_once(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    redis: redis_lib.Redis,
-    caplog: pytest.LogCaptureFixture,
+    store: Store, audit_lines: Callable[[], list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="remediator.audit")
-    store = store_factory(make_config())
     execution_id = submit(store, "HEALTH_CHECK", {}, "manual")
-    assert audit_lines(caplog) == ["audit manual_run"]
+    assert audit_lines() == ["audit manual_run"]
     (record,) = [r for r in caplog.records if r.name == "remediator.audit"]
     assert record.__dict__["audit"]["execution_id"] == execution_id

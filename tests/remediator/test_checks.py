@@ -10,6 +10,7 @@ from remediator.config import RemediatorConfig
 from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
+from tests.remediator.conftest import record_of
 from tests.sandbox_handle import SandboxHandle
 
 pytestmark = pytest.mark.slow
@@ -18,8 +19,7 @@ pytestmark = pytest.mark.slow
 def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict:
     execution_id = submit(store, command, {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     return record.model_dump(mode="json")
 
 

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as redis_lib
-from aiohttp.test_utils import TestClient
-from prometheus_client import CollectorRegistry
 from rq import Queue
 
 from remediator import audit
-from remediator.config import RemediatorConfig
 from remediator.queue import QUEUE_NAMES
-from remediator.server import create_app
-from tests.remediator.conftest import TOKEN, Clock
-from tests.remediator.stack import write_config
+from tests.remediator.conftest import AUTH, MakeClient, MakeConfigFile
 from tests.services import script
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-Client = TestClient[Any, Any]
 CACHE_KEY = "amc:discovery:candidates:v2"
 
 
@@ -37,16 +28,10 @@ def queued(redis: redis_lib.Redis) -> int:
     ids=["global", "per-command"],
 )
 async def test_a_manual_run_under_dry_run_is_recorded_and_not_run(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_config: Callable[..., RemediatorConfig],
-    run_jobs: Callable[..., bool],
-    clock: Clock,
-    redis: redis_lib.Redis,
-    fields: dict[str, Any],
+    make_client: MakeClient, redis: redis_lib.Redis, fields: dict[str, Any]
 ) -> None:
     redis.set(CACHE_KEY, "demo")
-    config = make_config(**fields)
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(**fields)
     resp = await client.post("/api/v1/commands/FLUSH_REDIS", headers=AUTH)
     assert resp.status == 200
     reply = await resp.json()
@@ -62,13 +47,9 @@ async def test_a_manual_run_under_dry_run_is_recorded_and_not_run(
 
 
 async def test_a_manual_run_without_dry_run_is_queued(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_config: Callable[..., RemediatorConfig],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    make_client: MakeClient, redis: redis_lib.Redis
 ) -> None:
-    config = make_config(commands={"HEALTH_CHECK": {"dry_run": True}})
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(commands={"HEALTH_CHECK": {"dry_run": True}})
     resp = await client.post("/api/v1/commands/FLUSH_REDIS", headers=AUTH)
     assert resp.status == 202
     reply = await resp.json()
@@ -77,10 +58,10 @@ async def test_a_manual_run_without_dry_run_is_queued(
 
 
 def test_the_run_cli_under_dry_run_says_so_and_runs_nothing(
-    tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
     redis.set(CACHE_KEY, "demo")
-    config = write_config(tmp_path, token_file, redis_url, dry_run=True)
+    config = make_config_file(dry_run=True)
     proc = subprocess.run(
         [script("amc-remediator"), "run", "--config", str(config), "--redis-url", redis_url,
          "FLUSH_REDIS", "--wait", "5"],

@@ -14,6 +14,7 @@ from remediator.errors import ConfigError
 from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
+from tests.remediator.conftest import record_of
 from tests.services import script
 
 DATA = Path(__file__).parents[1] / "data"
@@ -82,8 +83,7 @@ def test_flush_redis_never_unlinks_our_keys_even_if_configured_to(
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     own_before = set(redis.keys("amc:remediator:*"))
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.SUCCEEDED
     assert record.verified is True
     assert redis.exists("amc:discovery:candidates:v2") == 0

@@ -3,53 +3,40 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 import redis as redis_lib
-import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 from rq import Queue
 from rq.job import Job
 
 from remediator import audit, keys
 from remediator.alerts import parse_message
-from remediator.claims import Claims
 from remediator.config import RemediatorConfig
 from remediator.intake import Intake
-from remediator.metrics import IntakeMetrics
 from remediator.store import Store
-from tests.remediator.conftest import Clock, alert, body, ts
-
-OPEN: list[aioredis.Redis] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_clients() -> AsyncIterator[None]:
-    yield
-    while OPEN:
-        await OPEN.pop().aclose()
-
-
-def make_intake(store: Store, clock: Clock) -> tuple[Intake, CollectorRegistry]:
-    registry = CollectorRegistry()
-    aconn = aioredis.Redis.from_url(store.config.redis_url)
-    OPEN.append(aconn)
-    return Intake(store, Claims(aconn, store.config), IntakeMetrics(registry), clock), registry
+from tests.remediator.conftest import Clock, MakeIntake, alert, body, record_of, ts
 
 
 async def post(intake: Intake, *alerts: dict) -> list[str]:
     return [o.decision for o in await intake.process(parse_message(body(*alerts)))]
 
 
-async def test_one_alert_is_enqueued_once_with_a_derived_job_id(
+@pytest.fixture
+def dry_run_intake(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    make_intake: MakeIntake,
+) -> Intake:
+    """An intake under dry run: it claims and audits decisions, records and queues nothing."""
+    intake, _ = make_intake(store_factory(make_config(dry_run=True)))
+    return intake
+
+
+async def test_one_alert_is_enqueued_once_with_a_derived_job_id(
+    store: Store, make_intake: MakeIntake, redis: redis_lib.Redis
 ) -> None:
-    store = store_factory(make_config())
-    intake, registry = make_intake(store, clock)
+    intake, registry = make_intake(store)
     outcomes = await intake.process(parse_message(body(alert())))
     assert [o.decision for o in outcomes] == ["enqueued"]
     execution_id = outcomes[0].execution_id
@@ -62,8 +49,7 @@ async def test_one_alert_is_enqueued_once_with_a_derived_job_id(
     job = Job.fetch(execution_id, connection=redis)
     assert job.timeout == 600
     assert job.args == (execution_id,)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert (record.command, record.trigger, record.status) == (
         "EMERGENCY_RESTART",
         "alert",
@@ -84,10 +70,10 @@ async def test_one_alert_is_enqueued_once_with_a_derived_job_id(
 async def test_a_new_episode_of_the_same_alert_is_decided_again(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    make_intake: MakeIntake,
 ) -> None:
     store = store_factory(make_config(defaults={"cooldown_seconds": 0}))
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     assert await post(intake, alert()) == ["enqueued"]
     # the first execution has not started yet, so the command is still pending
     assert await post(intake, alert(starts_at="2026-11-25T14:00:00Z")) == ["cooldown"]
@@ -96,12 +82,9 @@ async def test_a_new_episode_of_the_same_alert_is_decided_again(
 
 
 async def test_each_alert_of_a_group_is_decided_on_its_own(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    store: Store, make_intake: MakeIntake
 ) -> None:
-    store = store_factory(make_config())
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     decisions = await post(
         intake,
         alert("HighErrorRate"),
@@ -116,11 +99,12 @@ async def test_each_alert_of_a_group_is_decided_on_its_own(
 async def test_cooldown_starts_when_the_execution_starts(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
     clock: Clock,
     run_jobs: Callable[..., bool],
 ) -> None:
     store = store_factory(make_config(alerts={"CacheStale": "FLUSH_REDIS"}))
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     assert await post(intake, alert("CacheStale")) == ["enqueued"]
     assert run_jobs(store, clock)
     second = alert("CacheStale", starts_at="2026-11-25T13:00:00Z")
@@ -134,12 +118,13 @@ async def test_cooldown_starts_when_the_execution_starts(
 async def test_circuit_opens_after_three_executions_and_closes_after_an_hour(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
     clock: Clock,
     run_jobs: Callable[..., bool],
     redis: redis_lib.Redis,
 ) -> None:
     store = store_factory(make_config(alerts={"CacheStale": "FLUSH_REDIS"}))
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     for hour in range(3):
         episode = alert("CacheStale", starts_at=f"2026-11-25T1{hour}:00:00Z")
         assert await post(intake, episode) == ["enqueued"]
@@ -156,6 +141,7 @@ async def test_circuit_opens_after_three_executions_and_closes_after_an_hour(
 async def test_an_operator_resets_an_open_circuit(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
     clock: Clock,
 ) -> None:
     config = make_config(
@@ -163,7 +149,7 @@ async def test_an_operator_resets_an_open_circuit(
         defaults={"circuit": {"max_executions": 1}, "cooldown_seconds": 0},
     )
     store = store_factory(config)
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     assert await post(intake, alert("CacheStale")) == ["enqueued"]
     store.conn.delete(keys.pending("FLUSH_REDIS"))
     second = alert("CacheStale", starts_at="2026-11-25T13:00:00Z")
@@ -174,16 +160,11 @@ async def test_an_operator_resets_an_open_circuit(
 
 
 async def test_dry_run_claims_the_episode_but_records_no_execution(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    dry_run_intake: Intake, redis: redis_lib.Redis
 ) -> None:
-    store = store_factory(make_config(dry_run=True))
-    intake, _ = make_intake(store, clock)
-    assert await post(intake, alert()) == ["dry_run"]
-    assert await post(intake, alert()) == ["duplicate"]
-    assert store.list_executions() == []
+    assert await post(dry_run_intake, alert()) == ["dry_run"]
+    assert await post(dry_run_intake, alert()) == ["duplicate"]
+    assert dry_run_intake.store.list_executions() == []
     assert Queue("remediation-critical", connection=redis).count == 0
 
 
@@ -196,60 +177,47 @@ async def test_dry_run_claims_the_episode_but_records_no_execution(
     ],
 )
 async def test_a_decision_on_the_assumed_state_is_not_recorded_when_redis_holds_another(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
-    recorded: dict[str, str],
-    expected: str,
+    dry_run_intake: Intake, redis: redis_lib.Redis, recorded: dict[str, str], expected: str
 ) -> None:
     """Intake first decides as if nothing were recorded (a dry run here); the commit finds
     the command's state in Redis, writes nothing, and the alert is decided again on it."""
-    store = store_factory(make_config(dry_run=True))
-    intake, _ = make_intake(store, clock)
     redis.mset(recorded)
-    assert await post(intake, alert()) == [expected]
+    assert await post(dry_run_intake, alert()) == [expected]
     assert redis.exists(keys.claim(parse_message(body(alert())).alerts[0].dedup_key)) == 0
     assert [e["reason"] for e in audit.read(redis, 100, event="decision")] == [expected]
     for key in recorded:
         redis.delete(key)
-    assert await post(intake, alert()) == ["dry_run"]
+    assert await post(dry_run_intake, alert()) == ["dry_run"]
 
 
 async def test_scripts_forgotten_by_redis_are_loaded_again(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    dry_run_intake: Intake, redis: redis_lib.Redis
 ) -> None:
     """A restarted Redis has no scripts: the calls that got NOSCRIPT are sent again."""
-    store = store_factory(make_config(dry_run=True))
-    intake, _ = make_intake(store, clock)
-    assert await post(intake, alert()) == ["dry_run"]
+    assert await post(dry_run_intake, alert()) == ["dry_run"]
     redis.script_flush()
     many = [alert(fingerprint=f"{n:016x}") for n in range(30)]
-    outcomes = await asyncio.gather(*(post(intake, a) for a in many), post(intake, alert()))
+    outcomes = await asyncio.gather(
+        *(post(dry_run_intake, a) for a in many), post(dry_run_intake, alert())
+    )
     assert outcomes == [["dry_run"]] * 30 + [["duplicate"]]
 
 
 async def test_only_enqueued_decisions_create_execution_records(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    make_intake: MakeIntake,
 ) -> None:
     store = store_factory(make_config(commands={"HEALTH_CHECK": {"enabled": False}}))
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     await post(intake, alert("Nope"), alert("X", fingerprint="f1", command="HEALTH_CHECK"))
     assert store.list_executions() == []
 
 
 async def test_resolved_alert_closes_its_episode_and_records_mttr_once(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    store: Store, make_intake: MakeIntake
 ) -> None:
-    store = store_factory(make_config())
-    intake, registry = make_intake(store, clock)
+    intake, registry = make_intake(store)
     await post(intake, alert())
     assert len(store.active_episodes()) == 1
     resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
@@ -263,12 +231,9 @@ async def test_resolved_alert_closes_its_episode_and_records_mttr_once(
 
 
 async def test_the_resolution_of_an_unseen_episode_expires(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    store: Store, make_intake: MakeIntake
 ) -> None:
-    store = store_factory(make_config())
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
     assert await post(intake, resolved) == ["resolved"]
     episodes = list(store.conn.scan_iter(match="amc:remediator:episode:*"))
@@ -279,32 +244,32 @@ async def test_the_resolution_of_an_unseen_episode_expires(
 async def test_nothing_from_the_payload_becomes_a_parameter(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    make_intake: MakeIntake,
 ) -> None:
     config = make_config(
         alerts={"QualityDrop": "VALIDATE_ALGORITHMS"},
         commands={"VALIDATE_ALGORITHMS": {"parameters": {"apply_best": False}}},
     )
     store = store_factory(config)
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     hostile = alert("QualityDrop", apply_best="true; rm -rf /", strategy="$(reboot)")
     hostile["annotations"] = {"params": '{"apply_best": true}'}
     outcomes = await intake.process(parse_message(body(hostile)))
-    record = store.get_execution(outcomes[0].execution_id or "")
-    assert record is not None
+    record = record_of(store, outcomes[0].execution_id or "")
     assert record.params == {"apply_best": False}
 
 
 async def test_the_resolution_audit_entry_has_mttr_and_time_to_remediate(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
     clock: Clock,
     run_jobs: Callable[..., bool],
     redis: redis_lib.Redis,
 ) -> None:
     store = store_factory(make_config(alerts={"CacheStale": "FLUSH_REDIS"}))
     clock.now = ts("2026-11-25T12:05:00Z")
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     assert await post(intake, alert("CacheStale")) == ["enqueued"]
     assert run_jobs(store, clock)
     resolved = alert("CacheStale", status="resolved", ends_at="2026-11-25T12:20:00Z")
@@ -318,13 +283,9 @@ async def test_the_resolution_audit_entry_has_mttr_and_time_to_remediate(
 
 
 async def test_episodes_that_expired_leave_the_active_list(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    store: Store, make_intake: MakeIntake, redis: redis_lib.Redis
 ) -> None:
-    store = store_factory(make_config())
-    intake, _ = make_intake(store, clock)
+    intake, _ = make_intake(store)
     await post(intake, alert(), alert("Other", fingerprint="0e0e"))
     assert len(store.active_episodes()) == 2
     expired = parse_message(body(alert())).alerts[0].dedup_key

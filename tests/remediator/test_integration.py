@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from tests.remediator.conftest import TOKEN, alert, message
-from tests.remediator.stack import call, start_serve, start_worker, wait_final, write_config
+from tests.remediator.conftest import TOKEN, MakeConfigFile, SilentPlatform, alert, message
+from tests.remediator.stack import call, start_serve, start_worker, wait_final
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
 pytestmark = pytest.mark.slow
@@ -35,9 +35,9 @@ def started_events(base: str) -> list[dict]:
 
 
 def test_one_hundred_identical_posts_give_one_execution(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services, make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    config = make_config_file(alerts=FLUSH_MAP)
     base = start_serve(services, config, redis_url)
     start_worker(services, config, redis_url)
     redis.set("amc:discovery:candidates:v2", "demo")
@@ -57,9 +57,9 @@ def test_one_hundred_identical_posts_give_one_execution(
 
 
 def test_two_serve_processes_give_one_execution(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services, make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    config = make_config_file(alerts=FLUSH_MAP)
     first = start_serve(services, config, redis_url)
     second = start_serve(services, config, redis_url)
     start_worker(services, config, redis_url)
@@ -77,10 +77,10 @@ def test_two_serve_processes_give_one_execution(
 
 
 def test_redis_stopped_gives_503_and_the_alert_runs_once_after_it_returns(
-    services: Services, tmp_path: Path, token_file: Path, own_redis_server: RedisServer
+    services: Services, make_config_file: MakeConfigFile, own_redis_server: RedisServer
 ) -> None:
     url = own_redis_server.url
-    config = write_config(tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=2)
+    config = make_config_file(url, alerts=FLUSH_MAP, redis_timeout_seconds=2)
     base = start_serve(services, config, url)
     start_worker(services, config, url)
     own_redis_server.stop()
@@ -100,18 +100,13 @@ def test_redis_stopped_gives_503_and_the_alert_runs_once_after_it_returns(
 
 def test_a_runaway_step_is_killed_and_marked_timed_out(
     services: Services,
-    tmp_path: Path,
-    token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
-    silent_port: int,
+    silent_platform: SilentPlatform,
 ) -> None:
-    config = write_config(
-        tmp_path,
-        token_file,
-        redis_url,
-        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 120},
-        commands={"FLUSH_REDIS": {"timeout_seconds": 1}},
+    config = make_config_file(
+        platform=silent_platform(120), commands={"FLUSH_REDIS": {"timeout_seconds": 1}}
     )
     base = start_serve(services, config, redis_url)
     start_worker(services, config, redis_url)
@@ -124,12 +119,9 @@ def test_a_runaway_step_is_killed_and_marked_timed_out(
 
 
 def test_failures_are_retried_with_backoff(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services, make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
-    config = write_config(
-        tmp_path,
-        token_file,
-        redis_url,
+    config = make_config_file(
         platform={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout_seconds": 1},
         commands={"FLUSH_REDIS": {"retries": 2, "backoff": {"initial_seconds": 2, "factor": 2}}},
     )
@@ -151,9 +143,9 @@ def test_failures_are_retried_with_backoff(
 
 
 def test_resolved_alerts_record_mttr_and_time_to_remediate(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services, make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    config = make_config_file(alerts=FLUSH_MAP)
     base = start_serve(services, config, redis_url)
     start_worker(services, config, redis_url)
     firing = alert("CacheStale", starts_at="2026-11-25T12:00:00Z")
@@ -184,9 +176,9 @@ def test_resolved_alerts_record_mttr_and_time_to_remediate(
 
 
 def test_run_cli_waits_and_reports_the_outcome(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services, make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url)
+    config = make_config_file()
     start_worker(services, config, redis_url)
     base = [script("amc-remediator"), "run", "--config", str(config), "--redis-url", redis_url]
     proc = subprocess.run([*base, "FLUSH_REDIS"], capture_output=True, text=True, check=False)
@@ -206,9 +198,13 @@ def test_run_cli_waits_and_reports_the_outcome(
 
 
 def test_decisions_are_in_the_json_log_and_the_token_never_is(
-    services: Services, tmp_path: Path, token_file: Path, redis_url: str, redis: redis_lib.Redis
+    services: Services,
+    tmp_path: Path,
+    make_config_file: MakeConfigFile,
+    redis_url: str,
+    redis: redis_lib.Redis,
 ) -> None:
-    config = write_config(tmp_path, token_file, redis_url, alerts=FLUSH_MAP)
+    config = make_config_file(alerts=FLUSH_MAP)
     base = start_serve(services, config, redis_url)
     worker = start_worker(services, config, redis_url)
     status, reply = call("POST", f"{base}/webhook", message(alert("CacheStale")))
@@ -230,13 +226,12 @@ def test_decisions_are_in_the_json_log_and_the_token_never_is(
 
 
 def test_redis_stopped_mid_request_gives_503_and_the_retry_is_not_blocked(
-    services: Services, tmp_path: Path, token_file: Path, own_redis_server: RedisServer
+    services: Services, make_config_file: MakeConfigFile, own_redis_server: RedisServer
 ) -> None:
     url = own_redis_server.url
-    config = write_config(
-        tmp_path, token_file, url, alerts=FLUSH_MAP, redis_timeout_seconds=1,
-        defaults={"cooldown_seconds": 0},
-    )  # fmt: skip
+    config = make_config_file(
+        url, alerts=FLUSH_MAP, redis_timeout_seconds=1, defaults={"cooldown_seconds": 0}
+    )
     base = start_serve(services, config, url)
     note = message(*(alert("CacheStale", fingerprint=f"{n:016x}") for n in range(1000)))
     conn = redis_lib.Redis.from_url(url)

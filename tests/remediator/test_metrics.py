@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from asyncio.subprocess import PIPE, STDOUT
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from aiohttp.test_utils import TestClient
-from prometheus_client import CollectorRegistry
+from collections.abc import Callable
 
 from remediator.commands.catalog import CATALOG
 from remediator.config import RemediatorConfig
 from remediator.intake import submit
-from remediator.server import create_app
 from remediator.store import Store, connect
-from tests.remediator.conftest import TOKEN, Clock
+from tests.remediator.conftest import Client, MakeClient, promtool_check
 from tests.services import RedisServer, free_port
 
-Client = TestClient[Any, Any]
 OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled")
 
 
 def count(command: str, outcome: str, value: float) -> str:
     return f'amc_remediator_executions_total{{command="{command}",outcome="{outcome}"}} {value}'
-
-
-async def promtool_check(text: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
-    )
-    out, _ = await proc.communicate(text.encode())
-    assert proc.returncode == 0, out.decode()
 
 
 async def scrape(client: Client) -> str:
@@ -41,20 +25,14 @@ async def scrape(client: Client) -> str:
 
 
 async def test_every_command_and_outcome_is_counted_from_zero(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    run_jobs: Callable[..., bool],
-    clock: Clock,
+    make_client: MakeClient, store: Store, run_jobs: Callable[..., bool]
 ) -> None:
-    config = make_config()
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(store.config)
     text = await scrape(client)
     for command in CATALOG:
         for outcome in OUTCOMES:
             assert count(command, outcome, 0.0) in text
     assert "amc_remediator_redis_up 1.0" in text
-    store = store_factory(config)
     submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
     text = await scrape(client)
@@ -64,14 +42,13 @@ async def test_every_command_and_outcome_is_counted_from_zero(
 
 
 async def test_metrics_stay_when_redis_goes_down(
-    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_client: MakeClient,
     make_config: Callable[..., RemediatorConfig],
     run_jobs: Callable[..., bool],
     own_redis_server: RedisServer,
-    clock: Clock,
 ) -> None:
     config = make_config(redis_url=own_redis_server.url, redis_timeout_seconds=1)
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(config)
     store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
     submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
@@ -89,12 +66,11 @@ async def test_metrics_stay_when_redis_goes_down(
 
 
 async def test_a_remediator_that_never_read_redis_invents_no_counts(
-    aiohttp_client: Callable[..., Awaitable[Client]],
-    make_config: Callable[..., RemediatorConfig],
-    clock: Clock,
+    make_client: MakeClient,
 ) -> None:
-    config = make_config(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_seconds=1)
-    client = await aiohttp_client(create_app(config, TOKEN, clock, CollectorRegistry()))
+    client = await make_client(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_seconds=1
+    )
     text = await scrape(client)
     assert "amc_remediator_redis_up 0.0" in text
     assert "amc_remediator_executions_total{" not in text  # zeros would fake a reset

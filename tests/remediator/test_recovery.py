@@ -3,65 +3,48 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest
 import redis as redis_lib
-import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from remediator import audit, keys
 from remediator.alerts import parse_message
-from remediator.claims import Claims
 from remediator.config import RemediatorConfig
 from remediator.intake import Intake, submit
-from remediator.metrics import IntakeMetrics
 from remediator.records import Status
 from remediator.runner import Runtime, install
 from remediator.store import Store
 from remediator.worker import RemediationWorker, build
-from tests.remediator.conftest import Clock, alert, body
+from tests.remediator.conftest import (
+    Clock,
+    MakeIntake,
+    SilentPlatform,
+    alert,
+    body,
+    record_of,
+    start_attempt,
+)
 
-CLIENTS: list[aioredis.Redis] = []
 
-
-@pytest.fixture(autouse=True)
-async def _close_clients() -> AsyncIterator[None]:
-    yield
-    while CLIENTS:
-        await CLIENTS.pop().aclose()
-
-
-async def fire(store: Store, clock: Clock, **fields: str) -> tuple[str, str | None]:
+async def fire(intake: Intake, **fields: str) -> tuple[str, str | None]:
     """Post one alert through the real intake; its decision and execution id."""
-    aconn = aioredis.Redis.from_url(store.config.redis_url)
-    CLIENTS.append(aconn)
-    intake = Intake(store, Claims(aconn, store.config), IntakeMetrics(CollectorRegistry()), clock)
     (outcome,) = await intake.process(parse_message(body(alert(**fields))))
     return outcome.decision, outcome.execution_id
 
 
 def running(store: Store, execution_id: str) -> None:
     """Put a record where a live attempt puts it: running, attempt 1, its lock taken."""
-    record = store.get_execution(execution_id)
-    assert record is not None
-    record.status = Status.RUNNING
-    record.attempts = 1
-    record.started_at = record.created_at
-    store.execution_event(record, "execution_started")
+    start_attempt(store, execution_id)
     assert store.acquire_lock(f"{execution_id}:1", 600)  # the lock names its holder
 
 
 async def test_a_pending_mark_lasts_the_commands_own_times_not_a_day(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
-    redis: redis_lib.Redis,
+    store: Store, make_intake: MakeIntake, redis: redis_lib.Redis
 ) -> None:
-    store = store_factory(make_config())
-    assert (await fire(store, clock))[0] == "enqueued"
+    intake, _ = make_intake(store)
+    assert (await fire(intake))[0] == "enqueued"
     # EMERGENCY_RESTART: 600 s in its queue, 900 s for the lock, 600 s timeout + 30 s grace
     # + 30 s until the worker's next check of its horse
     assert 2150 < redis.ttl(keys.pending("EMERGENCY_RESTART")) <= 2160
@@ -70,39 +53,41 @@ async def test_a_pending_mark_lasts_the_commands_own_times_not_a_day(
 async def test_a_pending_mark_whose_job_is_gone_is_cleared_by_the_workers_maintenance(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
-    clock: Clock,
+    make_intake: MakeIntake,
     redis: redis_lib.Redis,
 ) -> None:
     config = make_config(defaults={"cooldown_seconds": 0})
     store = store_factory(config)
-    decision, execution_id = await fire(store, clock)
+    intake, _ = make_intake(store)
+    decision, execution_id = await fire(intake)
     assert decision == "enqueued"
     assert execution_id is not None
     Job.fetch(execution_id, connection=redis).delete()  # the job is lost, its mark is not
     redis.set(keys.pending("FLUSH_REDIS"), "alert-whose-record-expired-too")
-    assert (await fire(store, clock, starts_at="2026-11-25T13:00:00Z"))[0] == "cooldown"
+    assert (await fire(intake, starts_at="2026-11-25T13:00:00Z"))[0] == "cooldown"
     build(config).work(burst=True)  # its maintenance runs first
     assert redis.exists(keys.pending("EMERGENCY_RESTART"), keys.pending("FLUSH_REDIS")) == 0
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.FAILED
     assert record.error == "lost: its RQ job is gone but the record was never ended"
     (cleared,) = audit.read(redis, 10, event="pending_cleared")
     assert cleared["command"] == "FLUSH_REDIS"
     assert (cleared["execution_id"], cleared["job"]) == ("alert-whose-record-expired-too", "gone")
-    assert (await fire(store, clock, starts_at="2026-11-25T14:00:00Z"))[0] == "enqueued"
+    assert (await fire(intake, starts_at="2026-11-25T14:00:00Z"))[0] == "enqueued"
 
 
 async def test_an_abandoned_job_is_failed_and_releases_its_lock_and_mark(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
     clock: Clock,
     redis: redis_lib.Redis,
 ) -> None:
     config = make_config(alerts={"CacheStale": "FLUSH_REDIS"})
     store = store_factory(config)
     install(Runtime(config=config, store=store, clock=clock))
-    decision, execution_id = await fire(store, clock, name="CacheStale")
+    intake, _ = make_intake(store)
+    decision, execution_id = await fire(intake, name="CacheStale")
     assert decision == "enqueued"
     assert execution_id is not None
     running(store, execution_id)
@@ -112,8 +97,7 @@ async def test_an_abandoned_job_is_failed_and_releases_its_lock_and_mark(
     callback = job.failure_callback
     assert callback is not None
     callback(job, redis, AbandonedJobError, AbandonedJobError(), None)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.FAILED
     assert record.error is not None
     assert record.error.startswith("abandoned: its worker died")
@@ -124,28 +108,18 @@ async def test_an_abandoned_job_is_failed_and_releases_its_lock_and_mark(
     assert redis.hget(keys.EXECUTION_COUNTS, "FLUSH_REDIS|failed") == b"1"
 
 
-def test_a_dead_work_horse_releases_its_own_lock_only(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    redis: redis_lib.Redis,
-) -> None:
-    config = make_config()
-    worker = build(config)
+def test_a_dead_work_horse_releases_its_own_lock_only(store: Store, redis: redis_lib.Redis) -> None:
+    worker = build(store.config)
     assert isinstance(worker, RemediationWorker)
-    store = store_factory(config)
     other = submit(store, "FLUSH_REDIS", {}, "manual")
     running(store, other)
     dead = submit(store, "FLUSH_REDIS", {}, "manual")
-    record = store.get_execution(dead)
-    assert record is not None
-    record.status, record.attempts, record.started_at = Status.RUNNING, 1, record.created_at
-    store.execution_event(record, "execution_started")
+    start_attempt(store, dead)
     worker.handle_work_horse_killed(Job.fetch(dead, connection=redis), 4242, 9, None)
     assert store.lock_holder() == f"{other}:1"  # not the dead horse's: kept
     worker.handle_work_horse_killed(Job.fetch(other, connection=redis), 4243, 9, None)
     assert store.lock_holder() is None
-    gone = store.get_execution(other)
-    assert gone is not None
+    gone = record_of(store, other)
     assert gone.status is Status.FAILED
     assert gone.error is not None
     assert gone.error.startswith("work horse died: waitpid status 9")
@@ -156,11 +130,10 @@ def test_the_lock_outlives_the_hard_kill_of_its_holder(
     store_factory: Callable[[RemediatorConfig], Store],
     run_jobs: Callable[..., bool],
     redis: redis_lib.Redis,
-    silent_port: int,
+    silent_platform: SilentPlatform,
 ) -> None:
     config = make_config(
-        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 60},
-        commands={"FLUSH_REDIS": {"timeout_seconds": 2}},
+        platform=silent_platform(60), commands={"FLUSH_REDIS": {"timeout_seconds": 2}}
     )
     store = store_factory(config)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
@@ -183,8 +156,7 @@ def test_the_lock_outlives_the_hard_kill_of_its_holder(
     finally:
         stop.set()
         watcher.join()
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.TIMED_OUT
     # the worker kills a horse that ignores its alarm at timeout + grace (default 30 s),
     # checked every monitor interval (30 s then): the lock must still be there until then

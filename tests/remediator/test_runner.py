@@ -16,25 +16,21 @@ from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
 from remediator.worker import RemediationWorker, build
+from tests.remediator.conftest import SilentPlatform, record_of, start_attempt
 from tests.services import free_port, wait_for
 
 
 def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    run_jobs: Callable[..., bool],
-    redis: redis_lib.Redis,
+    store: Store, run_jobs: Callable[..., bool], redis: redis_lib.Redis
 ) -> None:
     for n in range(1200):
         redis.set(f"amc:discovery:candidates:v{n}", "x")
     redis.set("amc:discovery:status:v2", "x")
     redis.set("amc:discovery:worker:heartbeat", "1")
     redis.set("discovery_job_lock", "1")
-    store = store_factory(make_config())
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     assert run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.SUCCEEDED
     assert record.verified is True
     assert record.result == {
@@ -62,8 +58,7 @@ def test_a_deferred_command_fails_clearly_and_is_not_retried(
     store = store_factory(make_config(defaults={"retries": 3, "backoff": {"initial_seconds": 0}}))
     execution_id = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.FAILED
     assert record.error == "RESTART_RQ_WORKERS is not implemented yet"
     assert record.attempts == 1
@@ -84,8 +79,7 @@ def test_failures_are_retried_up_to_the_limit(
     store = store_factory(config)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.FAILED
     assert record.attempts == 3
     assert record.error is not None
@@ -100,17 +94,15 @@ def test_a_runaway_step_is_stopped_by_the_job_timeout(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     run_jobs: Callable[..., bool],
-    silent_port: int,
+    silent_platform: SilentPlatform,
 ) -> None:
     config = make_config(
-        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 60},
-        commands={"FLUSH_REDIS": {"timeout_seconds": 1}},
+        platform=silent_platform(60), commands={"FLUSH_REDIS": {"timeout_seconds": 1}}
     )
     store = store_factory(config)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.TIMED_OUT
     assert record.steps[0].status == "timed_out"
     assert record.error is not None
@@ -127,8 +119,7 @@ def test_a_disruptive_command_waits_its_turn_for_the_lock(
     assert store.acquire_lock("someone-else", 60)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert (record.status, record.waiting_for) == (Status.WAITING, "someone-else")
     assert (record.attempts, record.started_at, record.error) == (0, None, None)
     assert record.next_attempt_at is not None
@@ -143,8 +134,7 @@ def test_a_disruptive_command_waits_its_turn_for_the_lock(
         return done is not None and done.final
 
     wait_for(ran, 10, "the execution to get the lock and run")
-    done = store.get_execution(execution_id)
-    assert done is not None
+    done = record_of(store, execution_id)
     assert (done.status, done.attempts, done.waiting_for) == (Status.SUCCEEDED, 1, None)
     assert store.lock_holder() is None
 
@@ -159,8 +149,7 @@ def test_a_lock_busy_beyond_the_wait_fails_the_execution(
     assert store.acquire_lock("someone-else", 60)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     run_jobs(store)
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.FAILED
     assert record.error == "another disruptive command held the lock for 0s: someone-else"
     assert (record.attempts, record.started_at) == (0, None)
@@ -180,18 +169,13 @@ def test_the_lock_wait_of_one_try_is_a_fraction_of_the_timeout(
     started = time.monotonic()
     run_jobs(store)
     assert time.monotonic() - started < 5
-    record = store.get_execution(execution_id)
-    assert record is not None
+    record = record_of(store, execution_id)
     assert record.status is Status.WAITING
 
 
 def test_workers_take_higher_priorities_first(
-    make_config: Callable[..., RemediatorConfig],
-    store_factory: Callable[[RemediatorConfig], Store],
-    run_jobs: Callable[..., bool],
-    redis: redis_lib.Redis,
+    store: Store, run_jobs: Callable[..., bool], redis: redis_lib.Redis
 ) -> None:
-    store = store_factory(make_config())
     low = submit(store, "VALIDATE_ENDPOINTS", {}, "manual")
     medium = submit(store, "UPDATE_CONFIGURATION", {}, "manual")
     critical = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
@@ -204,8 +188,7 @@ def test_workers_take_higher_priorities_first(
     run_jobs(store)
     started = {}
     for execution_id in (low, medium, critical):
-        record = store.get_execution(execution_id)
-        assert record is not None
+        record = record_of(store, execution_id)
         assert record.started_at is not None
         started[execution_id] = record.started_at
     assert started[critical] <= started[medium] <= started[low]
@@ -227,17 +210,11 @@ def test_a_dead_work_horse_leaves_no_running_record(
     ]
     store = store_factory(config)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
-    record = store.get_execution(execution_id)
-    assert record is not None
-    record.status = Status.RUNNING
-    record.attempts = 1
-    record.started_at = record.created_at
-    store.execution_event(record, "execution_started")
+    start_attempt(store, execution_id)
     job = Job.fetch(execution_id, connection=redis)
     job.started_at = datetime.now(UTC) - timedelta(seconds=90)
     worker.handle_work_horse_killed(job, 4242, 9, None)
-    dead = store.get_execution(execution_id)
-    assert dead is not None
+    dead = record_of(store, execution_id)
     assert dead.status is Status.TIMED_OUT
     assert dead.error is not None
     assert dead.error.startswith("work horse died: waitpid status 9 after 9")

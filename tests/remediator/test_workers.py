@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from remediator import audit, keys
 from remediator.config import RemediatorConfig, load_config
 from remediator.intake import submit
 from remediator.records import Execution, Status
-from remediator.store import Store, connect
-from tests.remediator.stack import start_worker, write_config
+from remediator.store import Store
+from tests.remediator.conftest import MakeConfigFile, SilentPlatform, record_of
+from tests.remediator.stack import start_worker
 from tests.services import Service, wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,25 +31,11 @@ WORKER_ENV = {"PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture
-def stores(redis_url: str) -> Iterator[Callable[[Path], Store]]:
+def stores(
+    redis_url: str, store_factory: Callable[[RemediatorConfig], Store]
+) -> Callable[[Path], Store]:
     """A Store of a config file on the test's Redis, for the test's reads and submissions."""
-    made: list[Store] = []
-
-    def make(path: Path) -> Store:
-        config: RemediatorConfig = load_config(path, {"redis_url": redis_url})
-        store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.conn.close()
-
-
-def record_of(store: Store, execution_id: str) -> Execution:
-    record = store.get_execution(execution_id)
-    assert record is not None
-    return record
+    return lambda path: store_factory(load_config(path, {"redis_url": redis_url}))
 
 
 def wait_status(store: Store, execution_id: str, wanted: set[Status], timeout: float) -> Execution:
@@ -67,19 +54,13 @@ def wait_status(store: Store, execution_id: str, wanted: set[Status], timeout: f
 
 def test_a_worker_killed_with_its_horse_leaves_a_failed_record_and_no_lock(
     services: Services,
-    tmp_path: Path,
-    token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
-    silent_port: int,
+    silent_platform: SilentPlatform,
     stores: Callable[[Path], Store],
 ) -> None:
-    config = write_config(
-        tmp_path,
-        token_file,
-        redis_url,
-        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 60},
-    )
+    config = make_config_file(platform=silent_platform(60))
     store = stores(config)
     first = start_worker(services, config, redis_url)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")  # its step hangs
@@ -107,18 +88,13 @@ def test_a_worker_killed_with_its_horse_leaves_a_failed_record_and_no_lock(
 
 def test_a_step_deaf_to_the_alarm_is_killed_and_marked_timed_out(
     services: Services,
-    tmp_path: Path,
-    token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
     stores: Callable[[Path], Store],
 ) -> None:
-    config = write_config(
-        tmp_path,
-        token_file,
-        redis_url,
-        kill_grace_seconds=1,
-        commands={"FLUSH_REDIS": {"timeout_seconds": 1}},
+    config = make_config_file(
+        kill_grace_seconds=1, commands={"FLUSH_REDIS": {"timeout_seconds": 1}}
     )
     store = stores(config)
     policy = store.config.effective("FLUSH_REDIS")
@@ -146,21 +122,14 @@ def test_a_step_deaf_to_the_alarm_is_killed_and_marked_timed_out(
 
 def test_two_workers_run_each_execution_once_and_one_disruptive_at_a_time(
     services: Services,
-    tmp_path: Path,
-    token_file: Path,
+    make_config_file: MakeConfigFile,
     redis_url: str,
     redis: redis_lib.Redis,
-    silent_port: int,
+    silent_platform: SilentPlatform,
     stores: Callable[[Path], Store],
 ) -> None:
     # every step waits a second for the silent "platform Redis": long enough to overlap
-    config = write_config(
-        tmp_path,
-        token_file,
-        redis_url,
-        lock_wait_seconds=60,
-        platform={"redis_url": f"redis://127.0.0.1:{silent_port}/0", "redis_timeout_seconds": 1},
-    )
+    config = make_config_file(lock_wait_seconds=60, platform=silent_platform(1))
     store = stores(config)
     commands = ["FLUSH_REDIS", "HEALTH_CHECK"] * 4
     ids = [submit(store, name, {}, "manual") for name in commands]
