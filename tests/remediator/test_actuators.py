@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from remediator import actuators
 from remediator.actuators import actuate, for_role
 from remediator.config import RemediatorConfig, parse_config
-from remediator.errors import ActuatorFailed
+from remediator.errors import ActuatorFailed, RemediatorError
 from tests.services import wait_for
 
 WRITE_ENV = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)))"
@@ -25,6 +26,11 @@ WRITE_ENV = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(
 def config(**actuators: Any) -> RemediatorConfig:
     platform = {"workers_restart": "w"} if "w" in actuators else {}
     return parse_config({"actuators": actuators, "platform": platform})
+
+
+def test_actuator_failures_are_remediator_errors_of_errors_py() -> None:
+    assert actuators.ActuatorFailed is ActuatorFailed
+    assert issubclass(ActuatorFailed, RemediatorError)
 
 
 def test_command_runs_the_argv_with_an_explicit_environment(tmp_path: Path) -> None:

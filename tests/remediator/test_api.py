@@ -221,6 +221,20 @@ async def test_commands_audit_circuits_and_report(make_client: MakeClient) -> No
     assert len(resets["entries"]) == 1
 
 
+async def test_report_format_must_be_text_or_json(make_client: MakeClient) -> None:
+    client = await make_client()
+    resp = await client.get("/api/v1/report?format=xml", headers=AUTH)
+    assert resp.status == 400
+    assert await resp.json() == {
+        "error": "invalid_request",
+        "detail": {"field": "format", "message": "must be text or json"},
+    }
+    for fmt, kind in (("text", "text/plain"), ("json", "application/json")):
+        resp = await client.get(f"/api/v1/report?format={fmt}", headers=AUTH)
+        assert resp.status == 200
+        assert resp.content_type == kind
+
+
 async def test_metrics_are_promtool_clean(
     make_client: MakeClient,
     make_config: Callable[..., RemediatorConfig],
