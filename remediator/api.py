@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from remediator import audit, report
 from remediator.alerts import parse_message
 from remediator.commands.catalog import CATALOG
-from remediator.errors import NotFound, PayloadError, StoreUnavailable
+from remediator.errors import NotFound, PayloadError, unavailable
 from remediator.intake import Intake, submit
 from remediator.records import Status
 from remediator.store import Store, dumps
@@ -34,8 +34,10 @@ async def blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(request.app[EXECUTOR], fn, *args)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"Redis unreachable: {exc}") from None
+    except redis.RedisError as exc:
+        if (error := unavailable(exc)) is None:
+            raise
+        raise error from None
 
 
 async def webhook(request: web.Request) -> web.Response:

@@ -37,7 +37,7 @@ READ_STATE = _STATE + "return state\n"
 # Compare and commit a decision that takes no RQ job. It was decided on a state seen earlier
 # (ARGV[2..6], '' for a missing value) or assumed: when the state now differs, nothing is
 # written and the state is returned ({0, ...}) to decide again; else the decision is recorded
-# ({1}). A claiming decision (dry run) takes the claim with SET NX.
+# ({1, circuit opened: 1 or 0}). A claiming decision (dry run) takes the claim with SET NX.
 COMMIT = (
     _STATE
     + """
@@ -62,13 +62,15 @@ redis.call('HSET', KEYS[6], 'last_decision', ARGV[8])
 redis.call('EXPIRE', KEYS[6], ARGV[9])
 redis.call('ZADD', KEYS[7], 'NX', ARGV[12], ARGV[15])
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[16], '*', 'event', 'decision', 'data', ARGV[17])
+local opened = 0
 if ARGV[18] ~= '' then
   if redis.call('SET', KEYS[4], ARGV[18], 'NX', 'EX', ARGV[19]) then
     redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[16], '*', 'event', 'circuit_opened',
                'data', ARGV[20])
+    opened = 1
   end
 end
-return {1}
+return {1, opened}
 """
 )
 
@@ -328,7 +330,7 @@ class Claims:
             now_seen: Seen = reply[1:]
             return state_from_reply(now_seen), now_seen
         audit.log_entry("decision", entry)
-        if opened:
+        if reply[1]:  # the script opened it (not when the circuit was still open in Redis)
             audit.log_entry("circuit_opened", opened)
         return None
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
+
 
 class RemediatorError(Exception):
     """Base class of every error the remediator raises on purpose."""
@@ -25,6 +28,19 @@ class PayloadError(RemediatorError):
 
 class StoreUnavailable(RemediatorError):
     """Redis cannot be reached, so nothing can be made durable."""
+
+
+def unavailable(exc: redis.RedisError) -> StoreUnavailable | None:
+    """The 503 of a Redis error that says Redis cannot take the write now: unreachable, too
+    slow, a read-only replica (after a failover), out of memory, refusing writes because it
+    cannot persist (MISCONF) or lacks the replicas it must write to (NOREPLICAS). None for any
+    other error, which is a bug (a 500)."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return StoreUnavailable(f"Redis unreachable: {exc}")
+    refused = str(exc).startswith(("MISCONF", "NOREPLICAS"))
+    if isinstance(exc, (ReadOnlyError, OutOfMemoryError)) or refused:
+        return StoreUnavailable(f"Redis cannot take writes: {exc}")
+    return None
 
 
 class NotFound(RemediatorError):

@@ -16,7 +16,7 @@ from remediator.alerts import Alert, Message
 from remediator.claims import NOTHING_RECORDED, Claims
 from remediator.commands.catalog import CATALOG
 from remediator.decide import Decision, Reason, State, decide, resolve_command
-from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable
+from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable, unavailable
 from remediator.metrics import IntakeMetrics
 from remediator.records import Status
 from remediator.store import Store, manual_execution_id
@@ -68,8 +68,10 @@ class Intake:
             )
         try:
             outcomes = [await self._one(alert) for alert in message.alerts]
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable: {exc}") from None
+        except redis.RedisError as exc:
+            if (error := unavailable(exc)) is None:
+                raise
+            raise error from None
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return outcomes
 
@@ -179,6 +181,8 @@ def submit(store: Store, command: str, params: dict[str, object], trigger: str) 
         if not policy.dry_run:
             queue.enqueue(store.conn, record.id, policy, pipe)
         pipe.execute()
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"Redis unreachable: {exc}") from None
+    except redis.RedisError as exc:
+        if (error := unavailable(exc)) is None:
+            raise
+        raise error from None
     return record.id

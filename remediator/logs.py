@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -82,9 +83,16 @@ def setup(level: str = "INFO", buffered: bool = False) -> None:
     root.setLevel(level.upper())
 
 
+def flush() -> None:
+    """Write what the handlers hold. A stream that cannot take it now (a full pipe, a closed
+    stderr) keeps its lines for the next flush: the server goes on."""
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(OSError, ValueError):
+            handler.flush()
+
+
 async def flush_every(seconds: float) -> None:
     """Write the buffered lines every ``seconds`` (run as a task beside a server)."""
     while True:
         await asyncio.sleep(seconds)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        flush()

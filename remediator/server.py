@@ -58,7 +58,9 @@ def guard(token: str) -> Middleware:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in PUBLIC:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected):
+            # aiohttp keeps bytes that are not UTF-8 as surrogates: compare them as bytes
+            secret = given.encode(errors="surrogateescape")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(secret, expected):
                 response = _error(401, "unauthorized", "missing or invalid bearer token")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
@@ -131,24 +133,31 @@ def serve(config: RemediatorConfig, token: str) -> None:
     logs.setup(buffered=True)
     app = create_app(config, token)
 
-    async def steady(app: web.Application) -> AsyncIterator[None]:
-        # Everything alive now lives as long as the server: keep it out of the collector's
-        # generations, so that its full collections stay short (they are the latency tail).
-        gc.collect()
-        gc.freeze()
+    async def flushing(app: web.Application) -> AsyncIterator[None]:
+        # first in, last out: the lines the thread pool logs while it drains are written too
         flusher = asyncio.get_running_loop().create_task(logs.flush_every(LOG_FLUSH_SECONDS))
         yield
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
+        logs.flush()
 
-    app.cleanup_ctx.append(steady)
-    log.info("remediator listening", extra={"listen": config.listen})
+    async def freeze(app: web.Application) -> None:
+        # Everything alive now lives as long as the server: keep it out of the collector's
+        # generations, so that its full collections stay short (they are the latency tail).
+        gc.collect()
+        gc.freeze()
+
+    def listening(_banner: str) -> None:  # run_app calls it once the socket is bound
+        log.info("remediator listening", extra={"listen": config.listen})
+
+    app.cleanup_ctx.insert(0, flushing)
+    app.on_startup.append(freeze)  # after the cleanup contexts have set up
     web.run_app(
         app,
         host=host.strip("[]"),
         port=int(port),
-        print=None,
+        print=listening,
         access_log=None,
         loop=uvloop.new_event_loop(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -111,6 +112,56 @@ async def test_redis_unreachable_is_503_then_the_alert_runs_once(
     conn = redis_lib.Redis.from_url(own_redis_server.url)
     assert Queue("remediation-critical", connection=conn).count == 1
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reset"),
+    [("maxmemory", "1", "0"), ("min-replicas-to-write", "1", "0")],
+)
+async def test_redis_refusing_writes_is_503_then_decided(
+    make_client: MakeClient,
+    own_redis_server: RedisServer,
+    token_file: Path,
+    setting: str,
+    value: str,
+    reset: str,
+) -> None:
+    """Out of memory, or no replica to write with: Redis answers but takes no write, so
+    Alertmanager must retry (503), not give up on a 500."""
+    config = parse_config(
+        {"redis_url": own_redis_server.url, "token": {"file": str(token_file)}, "dry_run": True}
+    )
+    client = await make_client(config)
+    conn = redis_lib.Redis.from_url(own_redis_server.url)
+    conn.config_set(setting, value)
+    try:
+        resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+        assert resp.status == 503
+        reply = await resp.json()
+        assert reply["error"] == "redis_unavailable"
+        assert reply["detail"].startswith("Redis cannot take writes: ")
+    finally:
+        conn.config_set(setting, reset)
+        conn.close()
+    resp = await client.post("/webhook", data=body(alert()), headers=AUTH)
+    assert resp.status == 200
+    assert (await resp.json())["decisions"][0]["decision"] == "dry_run"
+
+
+async def test_a_token_that_is_not_utf8_is_refused_with_401(make_client: MakeClient) -> None:
+    client = await make_client()
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(
+        b"POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401")
+    assert json.loads(payload)["error"] == "unauthorized"
 
 
 async def test_a_stalled_redis_is_503_within_the_timeout_then_decided_once(

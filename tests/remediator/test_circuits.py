@@ -1,13 +1,19 @@
-"""A circuit closed by its timeout is audited once, by the first read that sees it closed."""
+"""Circuits: closed by timeout (audited once), reset by hand, opened only once."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 
+import pytest
 import redis as redis_lib
 
 from remediator import audit, keys
+from remediator.alerts import parse_message
+from remediator.config import RemediatorConfig
 from remediator.store import Store
+from tests.remediator.conftest import Clock, MakeIntake, alert, body
 
 
 def test_a_circuit_closed_by_its_timeout_is_audited_once_when_seen(
@@ -36,3 +42,25 @@ def test_a_circuit_reset_by_hand_is_not_also_closed_by_timeout(
     store.reset_circuit("FLUSH_REDIS", "api", now)
     store.circuits(now)
     assert [e["event"] for e in audit.read(redis, 10)] == ["circuit_reset"]
+
+
+async def test_a_circuit_still_open_in_redis_is_not_logged_as_opened_again(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
+    clock: Clock,
+    redis: redis_lib.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The deciding replica's clock sees the open period over while Redis still holds the key
+    (clock skew): the decision is 'execution limit reached', the script opens nothing, and
+    neither the stream nor the log says circuit_opened."""
+    config = make_config(defaults={"circuit": {"max_executions": 1}})
+    intake, _ = make_intake(store_factory(config))
+    redis.zadd(keys.circuit_window("EMERGENCY_RESTART"), {"alert-earlier": clock.now - 60})
+    redis.set(keys.circuit_open("EMERGENCY_RESTART"), repr(clock.now - 5), ex=100)
+    caplog.set_level(logging.INFO, logger="remediator.audit")
+    (outcome,) = await intake.process(parse_message(body(alert())))
+    assert (outcome.decision, outcome.detail) == ("circuit_open", "execution limit reached")
+    assert audit.read(redis, 10, event="circuit_opened") == []
+    assert [r.getMessage() for r in caplog.records] == ["audit decision"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -268,3 +269,19 @@ def test_redis_stopped_mid_request_gives_503_and_the_retry_is_not_blocked(
     assert body["decisions"][0]["decision"] == "enqueued"
     assert wait_final(base, body["decisions"][0]["execution_id"])["status"] == "succeeded"
     conn.close()
+
+
+def test_serve_on_a_busy_port_exits_without_saying_it_listens(
+    make_config_file: MakeConfigFile, redis_url: str
+) -> None:
+    config = make_config_file()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = [script("amc-remediator"), "serve", "--config", str(config)]
+        argv += ["--listen", f"127.0.0.1:{port}", "--redis-url", redis_url]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode != 0
+    assert "address already in use" in proc.stderr.lower()
+    assert "remediator listening" not in proc.stderr

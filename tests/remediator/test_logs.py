@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from remediator import logs
 from remediator.logs import JsonFormatter, JsonLines, RawJson
 
 
@@ -59,3 +60,25 @@ def test_unbuffered_lines_are_flushed_one_by_one(logger: logging.Logger) -> None
     logger.info("one", extra={"command": "FLUSH_REDIS"})
     (entry,) = lines(sink.flushed)
     assert (entry["message"], entry["command"], entry["level"]) == ("one", "FLUSH_REDIS", "info")
+
+
+class Full(Sink):
+    """A stream whose writes cannot go out now (a full pipe)."""
+
+    def flush(self) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
+def test_a_failed_flush_keeps_the_lines_and_the_flusher_going(logger: logging.Logger) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    full = JsonLines(Full(), buffered=True)
+    full.setFormatter(JsonFormatter())
+    root.handlers[:] = [full]
+    try:
+        logger.addHandler(full)
+        logger.info("kept")
+        logs.flush()  # raises nothing
+    finally:
+        root.handlers[:] = saved
+    assert lines(full.stream.getvalue())[0]["message"] == "kept"
