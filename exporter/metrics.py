@@ -8,8 +8,11 @@ queues in Redis still make 6 ``queue`` values).
 
 What is absent, and when (nothing stale is shown as current):
 - status, ``amc_api_up``: until the first health or discovery probe has finished;
-- candidates, response time: until the first discovery probe has finished or runs (a probe
-  still in flight counts as at least as slow as it has been waiting);
+- candidates, response time, ``amc_discovery_refreshing``: until the first discovery probe
+  has finished or runs (a probe still in flight counts as at least as slow as it has been
+  waiting). While the platform refreshes its cache (202 ``queued``), ``refreshing`` is 1 and
+  candidates and quality score are those of the latest ready results, until those are two
+  cache TTLs old (``exporter.snapshot``); a failed probe shows 0 candidates;
 - quality score: while there are no candidates; integrity checks: until results first came
   (``amc_data_mock_suspected`` is 0 then); they stay with the latest results users could get.
   ``check="not_frozen"`` is informational: it never raises ``amc_data_mock_suspected`` nor
@@ -50,6 +53,11 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "amc_discovery_candidates": ("gauge", "Candidates in the latest result users can get.", ()),
     "amc_discovery_response_seconds": ("gauge", "Duration of the latest discovery probe.", ()),
     "amc_discovery_quality_score": ("gauge", "Mean bms_score of the latest candidates.", ()),
+    "amc_discovery_refreshing": (
+        "gauge",
+        "1 while the discovery route answers 202 queued (the platform refreshing its results).",
+        (),
+    ),
     "amc_system_status": ("gauge", "System status: exactly one is 1.", ("status",)),
     "amc_component_up": ("gauge", "1 when the /health component is ok.", ("component",)),
     "amc_component_health_score": (
@@ -202,6 +210,7 @@ def _render_discovery(families: dict[str, Metric], snap: Snapshot) -> None:
     _add(families, "amc_discovery_response_seconds", [], view.response_seconds)
     if view.state is not None or view.failure is not None:
         _add(families, "amc_discovery_candidates", [], view.candidates)
+        _add(families, "amc_discovery_refreshing", [], float(view.refreshing))
     if view.quality_score is not None:
         _add(families, "amc_discovery_quality_score", [], view.quality_score)
 

@@ -9,11 +9,14 @@ a health body is the platform saying "degraded", also not a failure.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from exporter.timestamps import epoch_seconds
 
 Failure = Literal["timeout", "connection", "status"]
 FAILURES: tuple[str, ...] = ("timeout", "connection", "status")
@@ -37,7 +40,11 @@ class Candidate(_Payload):
 
 
 class DiscoveryPayload(_Payload):
-    """The body of the discovery route (ready or queued); ``malformed`` counts bad candidates."""
+    """The body of the discovery route (ready or queued); ``malformed`` counts bad candidates.
+
+    ``cache_age_seconds`` (the platform's own count, free of clock skew) and ``timestamp``
+    (when the run started) date the results; unreadable values read as absent.
+    """
 
     candidates: tuple[Candidate, ...] = ()
     malformed: int = 0
@@ -45,11 +52,25 @@ class DiscoveryPayload(_Payload):
     job_id: str | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
     error_recovery: bool | None = None
+    cache_age_seconds: float | None = None
+    timestamp: float | None = None
 
     @field_validator("stats", mode="before")
     @classmethod
     def _no_stats(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    # A date the exporter cannot read must not make good results unreadable.
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> float | None:
+        return epoch_seconds(value)
+
+    @field_validator("cache_age_seconds", mode="before")
+    @classmethod
+    def _age(cls, value: Any) -> float | None:
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return float(number) if number is not None and math.isfinite(number) else None
 
     @classmethod
     def parse(cls, body: Any) -> DiscoveryPayload:

@@ -44,7 +44,7 @@ from exporter.config import ExporterConfig, ProbeSchedule
 from exporter.integrity import FrozenTracker, check
 from exporter.platform import CallResult, PlatformClient
 from exporter.queues import QueueState, read_queue_state
-from exporter.snapshot import Latest, Snapshot, build_snapshot
+from exporter.snapshot import Latest, ReadyResults, Snapshot, build_snapshot
 from exporter.status import HealthScorer
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Prober:
         return result.failure is None
 
     async def probe_discovery(self) -> bool:
-        """Probe the discovery route; a 202 ("queued") is an answer, not a failure."""
+        """Probe the discovery route; a 202 ("queued": a refresh) is an answer, not a failure."""
         self.latest.discovery_started = self.clock()
         try:
             result = await self.client.discovery(
@@ -136,7 +136,9 @@ class Prober:
         self.latest.discovery, self.latest.api_answered = result, result.answered
         self.stats.api_call("discovery", result)
         if result.state == "ready" and result.payload is not None:
-            frozen_for = self.frozen.observe(result.payload, self.clock())
+            now = self.clock()
+            self.latest.ready = ReadyResults.received(result.payload, now)
+            frozen_for = self.frozen.observe(result.payload, now)
             self.latest.integrity = check(result.payload, self.config.integrity, frozen_for)
         if result.failure is not None:
             log.warning("discovery probe failed", extra=self._failure("discovery", result))

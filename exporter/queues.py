@@ -2,7 +2,13 @@
 
 Everything is read with two pipelined round trips on a client with a socket timeout, without
 running RQ's registry cleanups (the exporter only reads). The cost does not grow with the
-number of jobs: lengths and cardinalities only, plus the first few queued jobs' timestamps.
+number of jobs: lengths and cardinalities only, plus the timestamps of the first few queued
+jobs and of the newest few failed ones.
+
+RQ's failed-job registry scores its entries by expiry (failure time + ``failure_ttl``), so the
+newest entries by score are read, and each one's failure time from its job hash: ``ended_at``
+(set by a worker), else the score less the job's ``failure_ttl`` (a job that RQ's maintenance
+failed for its dead worker has no ``ended_at``). A job whose hash is gone is left out.
 
 Queue names come from Redis (``rq:queues``, the workers' queue lists), so they are not used as
 label values as they are: the discovery queue and the configured ``rq.queues`` keep their
@@ -14,15 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict
-from rq.defaults import RQ_KEY_PREFIX
+from rq.defaults import DEFAULT_FAILURE_TTL, RQ_KEY_PREFIX
 
 from exporter.config import DEFAULT_RQ_QUEUES, OTHER_QUEUE, DiscoveryConfig
+from exporter.timestamps import epoch_seconds
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,8 @@ _REGISTRIES = {
 _EXPIRING = ("failed", "finished")
 OLDEST_SCAN = 10
 """How many jobs at the head of the queue are looked at for the oldest enqueue time."""
+FAILED_SCAN = 5
+"""How many of the newest entries of the discovery queue's failed registry are looked at."""
 
 
 class WorkerCount(BaseModel):
@@ -68,6 +78,7 @@ class QueueState(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    read_at: float
     jobs: dict[str, int]
     queue_jobs: dict[str, dict[str, int]]
     oldest_queued_at: float | None
@@ -78,30 +89,35 @@ class QueueState(BaseModel):
     workers: tuple[WorkerCount, ...]
     memory_used_bytes: int | None
     memory_max_bytes: int | None
+    # When the newest few failed discovery jobs failed, newest first (at most FAILED_SCAN).
+    failed_at: tuple[float, ...] = ()
 
     def oldest_queued_age(self, now: float) -> float:
         """Seconds since the oldest queued discovery job was enqueued (0 when none)."""
         return max(0.0, now - self.oldest_queued_at) if self.oldest_queued_at else 0.0
+
+    def failures_since(self, since: float) -> int:
+        """Of the newest failed discovery jobs read, how many failed at ``since`` or later."""
+        return sum(1 for at in self.failed_at if at >= since)
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _timestamp(value: Any) -> float | None:
-    """Epoch seconds from RQ's ISO dates or a number; None when absent or unreadable."""
-    if value is None:
-        return None
-    text = _text(value)
+def _failed_at(fields: list[Any], score: float) -> float | None:
+    """When a job in the failed registry failed; None when its hash is gone or tells nothing."""
+    ended, ttl, created = fields
+    if created is None:
+        return None  # the job's hash is gone (deleted, or expired with a shorter failure_ttl)
+    at = epoch_seconds(ended)
+    if at is not None:
+        return at
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        keep = int(_text(ttl)) if ttl else DEFAULT_FAILURE_TTL
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return score - keep if keep >= 0 and math.isfinite(score) else None
 
 
 def _cache_ttl(pttl: int) -> float | None:
@@ -162,20 +178,33 @@ def _sum_by_label(
     return labelled
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What the second round trip reads: every queue's counts, the head and failed jobs, workers."""
+
+    queue_jobs: dict[str, dict[str, int]]
+    oldest_queued_at: float | None
+    failed_at: tuple[float, ...]
+    workers: tuple[WorkerCount, ...]
+
+
 def _second_round(
     client: redis.Redis,
     queues: list[str],
     head_ids: list[str],
+    failed: list[tuple[Any, float]],
     workers: list[str],
     now: float,
     named: frozenset[str],
-) -> tuple[dict[str, dict[str, int]], float | None, tuple[WorkerCount, ...]]:
-    """Counts of every queue, enqueue times of the head jobs and workers, in one round trip."""
+) -> _Round:
+    """Counts of every queue, times of the head and failed jobs, and workers, in one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for queue in queues:
             _queue_counts(pipe, queue, now)
         for job_id in head_ids:
             pipe.hmget(JOB_PREFIX + job_id, "enqueued_at", "created_at")
+        for job_id, _ in failed:
+            pipe.hmget(JOB_PREFIX + _text(job_id), "ended_at", "failure_ttl", "created_at")
         for key in workers:
             pipe.hmget(key, "state", "queues")
         replies = pipe.execute()
@@ -185,9 +214,16 @@ def _second_round(
         for i, queue in enumerate(queues)
     }
     rest = replies[len(queues) * width :]
-    known = [t for e, c in rest[: len(head_ids)] if (t := _timestamp(e or c)) is not None]
-    oldest = min(known) if known else None
-    return queue_jobs, oldest, _worker_counts(rest[len(head_ids) :], named)
+    heads, rest = rest[: len(head_ids)], rest[len(head_ids) :]
+    known = [t for e, c in heads if (t := epoch_seconds(e or c)) is not None]
+    failures, rest = rest[: len(failed)], rest[len(failed) :]
+    times = [_failed_at(f, score) for f, (_, score) in zip(failures, failed, strict=True)]
+    return _Round(
+        queue_jobs=queue_jobs,
+        oldest_queued_at=min(known) if known else None,
+        failed_at=tuple(sorted((t for t in times if t is not None), reverse=True)),
+        workers=_worker_counts(rest, named),
+    )
 
 
 def _memory(reply: Any) -> tuple[int | None, int | None]:
@@ -215,6 +251,9 @@ def read_queue_state(
         pipe.smembers(QUEUES_KEY)
         pipe.smembers(WORKERS_KEY)
         pipe.lrange(QUEUE_PREFIX + discovery.queue, 0, OLDEST_SCAN - 1)
+        pipe.zrevrangebyscore(
+            _REGISTRIES["failed"] + discovery.queue, "+inf", now, 0, FAILED_SCAN, withscores=True
+        )
         pipe.get(discovery.heartbeat_key)
         pipe.exists(discovery.lock_key)
         pipe.pttl(discovery.candidates_key)
@@ -224,14 +263,14 @@ def read_queue_state(
     for reply in replies[:-1]:
         if isinstance(reply, Exception):
             raise reply
-    queue_keys, worker_keys, head, heartbeat, lock, pttl, status, memory = replies
+    queue_keys, worker_keys, head, failed, heartbeat, lock, pttl, status, memory = replies
     used, limit = _memory(memory)
     queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | labels)
-    queue_jobs, oldest, workers = _second_round(
-        client, queues, [_text(j) for j in head], sorted(_text(k) for k in worker_keys), now,
-        labels,
+    second = _second_round(
+        client, queues, [_text(j) for j in head], list(failed),
+        sorted(_text(k) for k in worker_keys), now, labels,
     )  # fmt: skip
-    heartbeat_at = _timestamp(heartbeat)
+    heartbeat_at = epoch_seconds(heartbeat)
     if heartbeat is not None and heartbeat_at is None:
         # Read as "never seen" (an infinite age), which alerts: say why.
         value = _text(heartbeat)[:80]
@@ -240,14 +279,16 @@ def read_queue_state(
             extra={"key": discovery.heartbeat_key, "detail": f"not a time: {value!r}"},
         )
     return QueueState(
-        jobs=queue_jobs[discovery.queue],
-        queue_jobs=_sum_by_label(queue_jobs, labels),
-        oldest_queued_at=oldest,
+        read_at=now,
+        jobs=second.queue_jobs[discovery.queue],
+        queue_jobs=_sum_by_label(second.queue_jobs, labels),
+        oldest_queued_at=second.oldest_queued_at,
+        failed_at=second.failed_at,
         heartbeat_at=heartbeat_at,
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),
         last_run_status=_run_status(status),
-        workers=workers,
+        workers=second.workers,
         memory_used_bytes=used,
         memory_max_bytes=limit,
     )

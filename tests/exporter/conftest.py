@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,16 @@ FAST_PROBES: dict[str, Any] = {
 }
 
 Labels = tuple[tuple[str, str], ...]
+
+
+def promtool_check(text: str) -> None:
+    """``promtool check metrics`` finds nothing to say about an exposition."""
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is installed by scripts/setup.sh"
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
 
 
 def parse(text: str) -> dict[tuple[str, Labels], float]:

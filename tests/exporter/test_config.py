@@ -43,9 +43,10 @@ def test_defaults_describe_the_real_platform() -> None:
         "/trades/portfolio",
     }
     assert missing <= set(config.platform.expected_routes)
-    assert config.thresholds.degraded_response_seconds == 5
-    assert config.thresholds.critical_response_seconds == 15
-    assert config.thresholds.degraded_min_candidates == 5
+    # The platform's timers: heartbeat every 30 s, job timeout 900 s, results cache 600 s.
+    assert config.thresholds.heartbeat_interval_seconds == 30
+    assert config.thresholds.job_timeout_seconds == 900
+    assert config.thresholds.cache_ttl_seconds == 600
     assert config.integrity.mock_symbols == ("DEMO",)
 
 
@@ -166,7 +167,7 @@ def test_the_cli_exits_non_zero_with_one_line(path: Path) -> None:
 
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "good.yml"
-    path.write_text("thresholds:\n  degraded_min_candidates: 3\n")
+    path.write_text("thresholds:\n  heartbeat_interval_seconds: 1\n  cache_ttl_seconds: 20\n")
     done = subprocess.run(
         [script("amc-exporter"), "--config", str(path), "--check-config"],
         capture_output=True, text=True, timeout=30, check=False,

@@ -64,6 +64,16 @@ async def not_a_list(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "candidates": "AAPL,MSFT"})
 
 
+async def odd_dates(request: web.Request) -> web.Response:
+    return web.json_response(ready(cache_age_seconds="soon", timestamp="yesterday"))
+
+
+async def iso_date(request: web.Request) -> web.Response:
+    body = ready(timestamp="2027-01-15T08:00:00Z")
+    del body["cache_age_seconds"]
+    return web.json_response(body)
+
+
 async def nothing_cached(request: web.Request) -> web.Response:
     return web.json_response({"detail": "no discovery results cached"}, status=404)
 
@@ -71,7 +81,8 @@ async def nothing_cached(request: web.Request) -> web.Response:
 ROUTES: dict[str, Handler] = {
     "/slow": slow, "/healthy": healthy, "/degraded": degraded, "/crash": crash,
     "/gateway": gateway, "/queued": queued, "/results": results, "/garbage": garbage,
-    "/not-a-list": not_a_list, "/last": nothing_cached,
+    "/not-a-list": not_a_list, "/last": nothing_cached, "/odd-dates": odd_dates,
+    "/iso-date": iso_date,
 }  # fmt: skip
 
 
@@ -136,6 +147,19 @@ async def test_discovery(
     assert result.state == state
     assert result.failure == failure
     assert len(result.payload.candidates if result.payload else ()) == count
+
+
+async def test_results_are_dated_and_odd_dates_are_absent(client: PlatformClient) -> None:
+    dated = (await client.discovery("/results", 0.5)).payload
+    assert dated is not None
+    assert dated.cache_age_seconds == 12.0
+    odd = (await client.discovery("/odd-dates", 0.5)).payload
+    assert odd is not None
+    assert len(odd.candidates) == 6  # the results stay readable
+    assert (odd.cache_age_seconds, odd.timestamp) == (None, None)
+    iso = (await client.discovery("/iso-date", 0.5)).payload
+    assert iso is not None
+    assert iso.timestamp == 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
 
 async def test_routes(client: PlatformClient) -> None:
@@ -233,3 +257,39 @@ async def test_routes_never_answered_have_no_sample(client: PlatformClient) -> N
     assert registry.get_sample_value("amc_api_route_up", {"route": "/slow"}) is None
     assert registry.get_sample_value("amc_api_route_up", {"route": "/absent"}) == 0.0
     assert registry.get_sample_value("amc_exporter_probe_errors_total", {"probe": "routes"}) == 1
+
+
+class Clock:
+    """A settable clock for the prober."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_refresh_shows_the_latest_results_until_two_cache_ttls(platform: str) -> None:
+    config = ExporterConfig.model_validate({
+        "platform": {"url": platform, "discovery_path": "/results"},
+        "thresholds": {"cache_ttl_seconds": 60},
+    })  # fmt: skip
+    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    clock = Clock(1_800_000_000.0)
+    async with aiohttp.ClientSession() as session:
+        prober = Prober(config, session, conn, clock=clock)
+        await prober.run_probe("discovery")  # ready, the results 12 s old
+        prober.config = config.model_copy(
+            update={"platform": config.platform.model_copy(update={"discovery_path": "/queued"})}
+        )
+        clock.now += 100  # 112 s old: the cache expired, the platform refreshes
+        await prober.run_probe("discovery")
+        view = prober.snapshot().discovery
+        assert view is not None
+        assert (view.state, view.refreshing, view.candidates) == ("queued", True, 6)
+        assert view.results_age_seconds == 112
+        clock.now += 8  # 120 s old: two cache TTLs, no refresh takes that long
+        view = prober.snapshot().discovery
+        assert view is not None
+        assert (view.refreshing, view.candidates, view.quality_score) == (True, 0, None)
+    conn.close()

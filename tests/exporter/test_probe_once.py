@@ -58,7 +58,35 @@ async def test_probe_once_sees_mock_data_and_makes_its_own_client(
     assert snapshot.integrity is not None
     assert snapshot.integrity.mock_suspected is True
     assert any("job_id fallback_" in reason for reason in snapshot.integrity.reasons)
-    assert snapshot.status == "degraded"  # four candidates
+    # Four candidates of mock data are the rules' business: the machinery works.
+    assert snapshot.status == "healthy", snapshot.status_reason
+
+
+async def test_probe_once_sees_failing_discovery_jobs(
+    sandbox_factory: Callable[..., SandboxHandle], redis: redis_lib.Redis
+) -> None:
+    sandbox = sandbox_factory()
+    # Results in the cache first: the discovery probe then queues no job of its own.
+    assert sandbox.wait_job(sandbox.trigger())["status"] == "finished"
+    sandbox.set_fault("provider_down", provider="alpaca")
+    assert sandbox.wait_job(sandbox.trigger())["status"] == "failed"  # ProviderUnavailable
+    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    snapshot = await probe_once(config, redis_client=redis)
+    assert snapshot.status == "degraded"
+    assert snapshot.status_reason == (
+        "alpaca failing in /health; the platform's last discovery run failed;"
+        " discovery jobs failing (1 failed in the last 600s)"
+    )
+    assert snapshot.queue is not None
+    age = snapshot.queue.last_job_failure_age_seconds
+    assert age is not None
+    assert age < 60
+    # The outage ends; the failure stays news for one cache TTL.
+    sandbox.clear_fault("provider_down")
+    snapshot = await probe_once(config, redis_client=redis)
+    assert snapshot.status == "degraded"
+    assert "alpaca" not in snapshot.status_reason
+    assert snapshot.status_reason.endswith("discovery jobs failing (1 failed in the last 600s)")
 
 
 async def test_probe_once_never_raises_when_everything_is_down() -> None:

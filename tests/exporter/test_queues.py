@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis as redis_lib
 from rq import Queue, SimpleWorker, Worker
+from rq.registry import FailedJobRegistry
 from rq.utils import utcformat
 
 from exporter.config import DiscoveryConfig, ExporterConfig
 from exporter.probes import make_redis
-from exporter.queues import JOB_STATES, read_queue_state
+from exporter.queues import FAILED_SCAN, JOB_STATES, read_queue_state
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
 DISCOVERY = DiscoveryConfig()
@@ -259,3 +260,50 @@ async def test_a_read_that_outlives_its_probe_is_not_piled_upon(
             await asyncio.sleep(0.1)
     assert prober.latest.redis_up is True
     client.close()
+
+
+def test_failure_times_of_the_newest_failed_jobs(redis: redis_lib.Redis) -> None:
+    queue = Queue(DISCOVERY.queue, connection=redis)
+    before = time.time()
+    for _ in range(7):
+        queue.enqueue(f"{JOBS}.boom")
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    after = time.time()
+    state = read_queue_state(redis, DISCOVERY, time.time())
+    assert state.jobs["failed"] == 7
+    # Bounded: only the newest FAILED_SCAN are read, newest first, each by its ended_at.
+    assert len(state.failed_at) == FAILED_SCAN
+    assert list(state.failed_at) == sorted(state.failed_at, reverse=True)
+    assert all(before - 1 <= at <= after + 1 for at in state.failed_at)
+    assert state.failures_since(before - 1) == FAILED_SCAN
+    assert state.failures_since(after + 1) == 0
+
+
+def test_failure_time_without_ended_at_comes_from_the_registry_score(
+    redis: redis_lib.Redis,
+) -> None:
+    # RQ's maintenance fails the jobs of dead workers without an ended_at: the registry's
+    # score (failed at + failure_ttl) tells when. A job whose hash is gone tells nothing.
+    queue = Queue(DISCOVERY.queue, connection=redis)
+    registry = FailedJobRegistry(queue=queue)
+    an_hour_ago = time.time() - 3600
+    orphan = queue.enqueue(f"{JOBS}.noop", failure_ttl=7200)
+    redis.zadd(registry.key, {orphan.id: an_hour_ago + 7200})
+    gone = queue.enqueue(f"{JOBS}.noop")
+    redis.zadd(registry.key, {gone.id: time.time() + 500})
+    redis.delete(gone.key)
+    expired = queue.enqueue(f"{JOBS}.noop")
+    redis.zadd(registry.key, {expired.id: time.time() - 1})  # lapsed: not in the registry
+    state = read_queue_state(redis, DISCOVERY, time.time())
+    (failed_at,) = state.failed_at
+    assert failed_at == pytest.approx(an_hour_ago, abs=2)
+    assert state.jobs["failed"] == 2
+
+
+def test_failure_times_are_read_from_the_configured_queue(redis: redis_lib.Redis) -> None:
+    other = Queue("elsewhere", connection=redis)
+    other.enqueue(f"{JOBS}.boom")
+    SimpleWorker([other], connection=redis).work(burst=True)
+    assert read_queue_state(redis, DISCOVERY, time.time()).failed_at == ()
+    config = DiscoveryConfig(queue="elsewhere")
+    assert len(read_queue_state(redis, config, time.time()).failed_at) == 1

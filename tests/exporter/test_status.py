@@ -1,54 +1,135 @@
-"""System status classification and health scores, with thresholds from configuration."""
+"""System status from the platform's machinery (never candidates or latency), and health scores."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from exporter.config import ThresholdsConfig
+from exporter.platform import COMPONENTS, HealthResult
+from exporter.queues import QueueState
 from exporter.status import HealthScorer, classify
 
-DEFAULT = ThresholdsConfig()
+NOW = 1_800_000_000.0
+DEFAULT = ThresholdsConfig()  # heartbeat every 30 s, job timeout 900 s, cache TTL 600 s
+NO_JOBS = dict.fromkeys(("queued", "started", "failed", "deferred", "scheduled", "finished"), 0)
 
-CASES = [
-    # api_up, response seconds, candidates, /health ok -> status
-    ("unreachable", False, 1.0, 20, True, "down"),
-    ("unreachable beats everything", False, 100.0, 0, False, "down"),
-    ("slower than 15 s", True, 15.5, 20, True, "critical"),
-    ("no candidates", True, 1.0, 0, True, "critical"),
-    ("slower than 5 s", True, 5.5, 20, True, "degraded"),
-    ("fewer than 5 candidates", True, 1.0, 4, True, "degraded"),
-    ("/health degraded", True, 1.0, 20, False, "degraded"),
-    ("/health not probed yet", True, 1.0, 20, None, "degraded"),
-    ("exactly 5 s is fine", True, 5.0, 5, True, "healthy"),
-    ("healthy", True, 0.2, 50, True, "healthy"),
-    ("discovery not probed yet", True, None, None, True, "healthy"),
-]
+
+def health(status: int | None = 200, **failing: bool) -> HealthResult:
+    """A /health probe: HTTP ``status`` with the five components, those named failing."""
+    if status is None:
+        return HealthResult(duration_seconds=10.0, failure="timeout")
+    components = {c: not failing.get(c, False) for c in COMPONENTS}
+    return HealthResult(
+        duration_seconds=0.01, http_status=status, components=components,
+        healthy=status == 200 and all(components.values()),
+    )  # fmt: skip
+
+
+def broken(status: int = 500) -> HealthResult:
+    """/health answering without a health report: the API itself is broken."""
+    return HealthResult(duration_seconds=0.01, http_status=status, failure="status")
+
+
+def queue(**fields: Any) -> QueueState:
+    """A Redis read at NOW of a platform whose machinery works, with ``fields`` changed."""
+    base: dict[str, Any] = {
+        "read_at": NOW, "jobs": NO_JOBS, "queue_jobs": {"amc_discovery": NO_JOBS},
+        "oldest_queued_at": None, "heartbeat_at": NOW - 10, "lock_held": False,
+        "cache_ttl_seconds": 300.0, "last_run_status": "finished", "workers": (),
+        "memory_used_bytes": 1, "memory_max_bytes": 0, "failed_at": (),
+    }  # fmt: skip
+    return QueueState.model_validate({**base, **fields})
+
+
+FINE = queue()
+
+CASES: list[tuple[str, bool, HealthResult | None, QueueState | None, float | None, str, str]] = [
+    # why, api up, /health, Redis read, heartbeat at -> status, words of the reason
+    ("all machinery works", True, health(), FINE, NOW - 10, "healthy", "all checks pass"),
+    ("unreachable API", False, health(), FINE, NOW - 10, "down", "API unreachable"),
+    ("unreachable beats everything", False, broken(), None, None, "down", "API unreachable"),
+    ("database failing", True, health(503, database=True), FINE, NOW - 10, "critical",
+     "database failing in /health"),
+    ("redis failing", True, health(503, redis=True), FINE, NOW - 10, "critical",
+     "redis failing in /health"),
+    ("/health without a health report", True, broken(502), FINE, NOW - 10, "critical",
+     "/health answered HTTP 502 without a health report"),
+    ("no heartbeat at all", True, health(), FINE, None, "critical",
+     "no discovery worker heartbeat"),
+    ("heartbeat older than 3 intervals", True, health(), FINE, NOW - 91, "critical",
+     "discovery worker heartbeat 91.0s old (dead after 90s)"),
+    ("a job queued longer than the job timeout", True, health(),
+     queue(oldest_queued_at=NOW - 901), NOW - 10, "critical",
+     "a discovery job queued 901s ago (job timeout 900s)"),
+    ("polygon failing", True, health(503, polygon=True), FINE, NOW - 10, "degraded",
+     "polygon failing in /health"),
+    ("alpaca failing", True, health(503, alpaca=True), FINE, NOW - 10, "degraded",
+     "alpaca failing in /health"),
+    ("env failing", True, health(503, env=True), FINE, NOW - 10, "degraded",
+     "env failing in /health"),
+    ("heartbeat older than 2 intervals", True, health(), FINE, NOW - 61, "degraded",
+     "discovery worker heartbeat 61.0s old (late after 60s)"),
+    ("the last run failed", True, health(), queue(last_run_status="failed"), NOW - 10,
+     "degraded", "the platform's last discovery run failed"),
+    ("a job failed within the cache TTL", True, health(), queue(failed_at=(NOW - 599,)),
+     NOW - 10, "degraded", "discovery jobs failing (1 failed in the last 600s)"),
+    ("the newest few failures read are all recent", True, health(),
+     queue(failed_at=tuple(NOW - s for s in range(5))), NOW - 10, "degraded",
+     "(5+ failed in the last 600s)"),
+    ("critical beats degraded, every critical signal named", True,
+     health(503, polygon=True, database=True), queue(oldest_queued_at=NOW - 1000), None,
+     "critical", "database failing in /health; no discovery worker heartbeat; a discovery job"),
+    # Edges that are fine.
+    ("heartbeat exactly 2 intervals old", True, health(), FINE, NOW - 60, "healthy", "all"),
+    ("a job queued exactly the job timeout ago", True, health(),
+     queue(oldest_queued_at=NOW - 900), NOW - 10, "healthy", "all checks pass"),
+    ("a failure older than the cache TTL", True, health(), queue(failed_at=(NOW - 601,)),
+     NOW - 10, "healthy", "all checks pass"),
+    ("a run in progress after failures", True, health(), queue(last_run_status="running"),
+     NOW - 10, "healthy", "all checks pass"),
+    # What was not read is evidence of nothing.
+    ("/health timed out", True, health(None), FINE, NOW - 10, "healthy",
+     "all checks pass (not read: /health)"),
+    ("Redis unreadable", True, health(), None, None, "healthy",
+     "all checks pass (not read: Redis)"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("api_up", "seconds", "candidates", "health_ok", "expected"),
+    ("api_up", "report", "state", "beat", "expected", "words"),
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
 def test_classify(
-    api_up: bool, seconds: float | None, candidates: int | None, health_ok: bool | None,
-    expected: str,
+    api_up: bool, report: HealthResult | None, state: QueueState | None, beat: float | None,
+    expected: str, words: str,
 ) -> None:  # fmt: skip
-    status, reason = classify(api_up, seconds, candidates, health_ok, DEFAULT)
-    assert status == expected
-    assert reason
+    status, reason = classify(api_up, report, state, beat, DEFAULT)
+    assert (status, words in reason) == (expected, True), reason
+
+
+def test_the_heartbeat_is_judged_at_the_read_not_at_the_question() -> None:
+    # A heartbeat 10 s old when Redis was read, asked about 100 s later (Redis not read since:
+    # a slow queue probe), is not a dead worker.
+    state = queue(read_at=NOW - 100, heartbeat_at=NOW - 110)
+    assert classify(True, health(), state, state.heartbeat_at, DEFAULT)[0] == "healthy"
 
 
 def test_thresholds_come_from_configuration() -> None:
-    strict = ThresholdsConfig(
-        degraded_response_seconds=1, critical_response_seconds=2,
-        critical_max_candidates=10, degraded_min_candidates=30,
+    fast = ThresholdsConfig(heartbeat_interval_seconds=1, job_timeout_seconds=30,
+                            cache_ttl_seconds=20)  # fmt: skip
+    assert classify(True, health(), FINE, NOW - 2.5, fast) == (
+        "degraded", "discovery worker heartbeat 2.5s old (late after 2s)",
     )  # fmt: skip
-    assert classify(True, 1.5, 50, True, strict)[0] == "degraded"
-    assert classify(True, 2.5, 50, True, strict)[0] == "critical"
-    assert classify(True, 0.1, 10, True, strict)[0] == "critical"
-    assert classify(True, 0.1, 29, True, strict)[0] == "degraded"
-    assert classify(True, 0.1, 29, True, DEFAULT)[0] == "healthy"
+    assert classify(True, health(), FINE, NOW - 3.5, fast)[0] == "critical"
+    stuck = queue(oldest_queued_at=NOW - 31)
+    assert classify(True, health(), stuck, NOW, fast)[0] == "critical"
+    assert classify(True, health(), stuck, NOW, DEFAULT)[0] == "healthy"
+    failed = queue(failed_at=(NOW - 21,))
+    assert classify(True, health(), failed, NOW, fast)[0] == "healthy"
+    assert classify(True, health(), failed, NOW, DEFAULT)[0] == "degraded"
 
 
 def test_health_scores_are_shares_of_recent_probes() -> None:
