@@ -3,8 +3,13 @@
 The files in ``prometheus/rules/`` and ``alertmanager/`` stay the production ones; the local
 stack loads copies in which every timer runs ``factor`` times faster: rule ``for:``, range
 selectors and offsets, ``predict_linear`` horizons, the restated ``for:`` of the
-time-to-trigger rules, and Alertmanager's group and repeat intervals. Thresholds about the
-platform itself (a 60 s response, a 900 s job timeout) are facts, not timers: they stay.
+time-to-trigger rules, and Alertmanager's group and repeat intervals.
+
+The stack's platform runs its own timers ``factor`` times faster too (heartbeat, job timeout,
+cache TTL), so the thresholds that restate them scale with them: in the groups of
+``PLATFORM_TIMER_GROUPS``, a number compared with a ``*_seconds`` metric (``heartbeat age >
+180``, ``oldest queued job age > 900``). Elsewhere a number of seconds is a fact the stack does
+not scale (``amc_discovery_response_seconds > 60``: a response is as slow as it is) and stays.
 """
 
 from __future__ import annotations
@@ -19,8 +24,15 @@ _RANGE = re.compile(rf"\[({_DURATION_TEXT})(?::({_DURATION_TEXT}))?\]")
 _OFFSET = re.compile(rf"\boffset\s+({_DURATION_TEXT})")
 _PREDICT = re.compile(r"(predict_linear\((?:[^()]|\([^()]*\))*?,\s*)(\d+(?:\.\d+)?)(\s*\))")
 _VECTOR = re.compile(r"\bvector\((\d+(?:\.\d+)?)\)")
+# A *_seconds metric (with its matchers), a comparison, maybe `bool`, then the number.
+_SECONDS_THRESHOLD = re.compile(
+    r"(\b[a-zA-Z_:][\w:]*_seconds\b(?:\s*\{[^}]*\})?\s*(?:>=|<=|==|!=|>|<)\s*(?:bool\s+)?)"
+    r"(\d+(?:\.\d+)?)\b"
+)
 TIMER_GROUPS = frozenset({"amc-decision-timers"})
 """Rule groups whose ``vector(N)`` literals restate ``for:`` durations in seconds."""
+PLATFORM_TIMER_GROUPS = frozenset({"amc-platform"})
+"""Rule groups whose thresholds on ``*_seconds`` metrics restate the platform's timers."""
 ROUTE_TIMERS = ("group_wait", "group_interval", "repeat_interval")
 
 
@@ -37,8 +49,10 @@ def scale_duration(duration: str, factor: float) -> str:
     return f"{max(1, round(seconds(duration) / factor))}s"
 
 
-def scale_expr(expr: str, factor: float, timers: bool = False) -> str:
-    """A PromQL expression with its ranges, offsets and prediction horizons scaled."""
+def scale_expr(
+    expr: str, factor: float, timers: bool = False, platform_timers: bool = False
+) -> str:
+    """An expression's ranges, offsets, horizons and, if asked, vector(N) and thresholds scaled."""
 
     def scale_range(match: re.Match[str]) -> str:
         window = scale_duration(match.group(1), factor)
@@ -53,6 +67,8 @@ def scale_expr(expr: str, factor: float, timers: bool = False) -> str:
     expr = _PREDICT.sub(lambda m: m.group(1) + number(m.group(2)) + m.group(3), expr)
     if timers:
         expr = _VECTOR.sub(lambda m: f"vector({number(m.group(1))})", expr)
+    if platform_timers:
+        expr = _SECONDS_THRESHOLD.sub(lambda m: m.group(1) + number(m.group(2)), expr)
     return expr
 
 
@@ -61,13 +77,14 @@ def scale_rules(doc: dict[str, Any], factor: float) -> dict[str, Any]:
     groups = []
     for group in doc.get("groups", []):
         timers = group.get("name") in TIMER_GROUPS
+        platform_timers = group.get("name") in PLATFORM_TIMER_GROUPS
         rules = []
         for rule in group.get("rules", []):
             rule = dict(rule)
             for key in ("for", "keep_firing_for"):
                 if key in rule:
                     rule[key] = scale_duration(str(rule[key]), factor)
-            rule["expr"] = scale_expr(str(rule["expr"]), factor, timers)
+            rule["expr"] = scale_expr(str(rule["expr"]), factor, timers, platform_timers)
             rules.append(rule)
         scaled = {**group, "rules": rules}
         if "interval" in group:

@@ -79,7 +79,13 @@ ROUTES: list[tuple[str, dict[str, str], str]] = [
         {"alertname": "Watchdog", "severity": "info"},
         "deadmans-switch",
     ),
-    ("error without command: people", {"alertname": "Other", "severity": "error"}, "people"),
+    (
+        "an outage no command cures: a page",
+        {"alertname": "PlatformComponentDown", "severity": "error", "component": "database",
+         "job": "amc-exporter", "instance": "a"},
+        "people-page",
+    ),
+    ("error without command: a page", {"alertname": "Other", "severity": "error"}, "people-page"),
     ("info: people", {"alertname": "Other", "severity": "info"}, "people"),
     ("no severity: the default, people", {"alertname": "Other"}, "people"),
     (
@@ -99,6 +105,8 @@ def _receivers(labels: dict[str, str]) -> str:
         receivers.append("people-page")
     elif labels.get("command"):
         receivers.append("null")
+    elif labels.get("severity") == "error":  # an outage no command cures: nobody else acts
+        receivers.append("people-page")
     else:
         receivers.append("people")
     return ",".join(receivers)
@@ -119,7 +127,7 @@ def _receiver(name: str) -> dict[str, Any]:
 def test_amtool_check_config() -> None:
     result = run("amtool", "check-config", str(ALERTMANAGER_CONFIG))
     assert result.returncode == 0, output(result)
-    for found in [" - 2 inhibit rules", " - 5 receivers", " - 1 templates"]:
+    for found in [" - 6 inhibit rules", " - 5 receivers", " - 1 templates"]:
         assert found in result.stdout, output(result)
 
 
@@ -183,8 +191,11 @@ PEOPLE_ROUTES: list[tuple[str, dict[str, str], tuple[str, str]]] = [
      {"alertname": "AmcExporterDown", "severity": "critical"}, ("people-page", "1h")),
     ("warning: people, the root's 4h",
      {"alertname": "DiscoveryLatencyAnomaly", "severity": "warning"}, ("people", "4h")),
-    ("error without command: people, the root's 4h",
-     {"alertname": "Other", "severity": "error"}, ("people", "4h")),
+    ("an outage without command: a page, repeated hourly",
+     {"alertname": "PlatformComponentDown", "severity": "error", "component": "polygon"},
+     ("people-page", "1h")),
+    ("error without command: a page, repeated hourly",
+     {"alertname": "Other", "severity": "error"}, ("people-page", "1h")),
     ("info: people once a day",
      {"alertname": "PlatformRouteMissing", "severity": "info"}, ("people", "24h")),
     ("no severity: the root route itself",
@@ -238,19 +249,26 @@ def test_people_receivers_send_resolved_too() -> None:
         assert webhook["send_resolved"] is True
 
 
+def _inhibition(source: list[str], targets: list[str]) -> list[dict[str, list[str]]]:
+    """An inhibition of decision alerts, and the same of RemediationNotEffective about them."""
+    alternatives = "|".join(targets)
+    return [
+        {"source_matchers": source, "target_matchers": [f'alertname=~"{alternatives}"'],
+         "equal": ["job", "instance"]},
+        {"source_matchers": source,
+         "target_matchers": ['alertname="RemediationNotEffective"',
+                             f'decision_alert=~"{alternatives}"'],
+         "equal": ["job", "instance"]},
+    ]  # fmt: skip
+
+
 def test_inhibitions_are_those_of_the_design() -> None:
     config = load_yaml(ALERTMANAGER_CONFIG)
+    outage = ['alertname="PlatformComponentDown"', 'component=~"polygon|alpaca|database"']
     assert config["inhibit_rules"] == [
-        {
-            "source_matchers": ['alertname="HighErrorRate"'],
-            "target_matchers": [f'alertname=~"{"|".join(DECISION)}"'],
-            "equal": ["job", "instance"],
-        },
-        {
-            "source_matchers": ['alertname="DiscoverySystemFailure"'],
-            "target_matchers": [f'alertname=~"{"|".join(DECISION[1:])}"'],
-            "equal": ["job", "instance"],
-        },
+        *_inhibition(['alertname="HighErrorRate"'], DECISION),
+        *_inhibition(['alertname="DiscoverySystemFailure"'], DECISION[1:]),
+        *_inhibition(outage, ["DiscoverySystemFailure", "HighErrorRate"]),
     ]
 
 

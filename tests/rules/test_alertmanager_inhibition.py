@@ -1,113 +1,31 @@
 """A real Alertmanager with our routing: inhibited alerts never reach the remediator.
 
-The configuration under test is alertmanager/alertmanager.yml, rendered the way a deployment
-renders it (webhook URLs, token file) plus one-second grouping timers so the test takes
-seconds; routes, receivers' options and inhibitions stay as they are.
+The configuration under test is alertmanager/alertmanager.yml as ``render`` (conftest.py)
+renders it: a deployment's URLs and token file, one-second grouping timers.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.rules.tools import ALERTMANAGER_CONFIG, ALERTMANAGER_DIR, binary, load_yaml
-from tests.services import Service, free_port, wait_for
-
-TOKEN = "s3cret-token-of-the-test"
+from tests.rules.conftest import (
+    TOKEN,
+    Receiver,
+    post,
+    render,
+    start_alertmanager,
+    statuses,
+)
+from tests.rules.tools import load_yaml
+from tests.services import Service, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Received:
-    """One webhook notification as Alertmanager sent it."""
-
-    path: str
-    authorization: str | None
-    body: dict[str, Any]
-
-
-@dataclass
-class Receiver:
-    """A local HTTP endpoint standing in for the remediator and the people's webhooks."""
-
-    url: str
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def notifications(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.path == path]
-
-    def alerts(self, path: str, status: str = "firing") -> list[tuple[str, str]]:
-        """(alertname, instance) of the alerts that reached ``path`` with ``status``."""
-        return sorted(
-            (alert["labels"]["alertname"], alert["labels"]["instance"])
-            for note in self.notifications(path)
-            for alert in note.body["alerts"]
-            if alert["status"] == status
-        )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = free_port()
-    sink = Receiver(url=f"http://127.0.0.1:{port}")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            with sink.lock:
-                sink.received.append(Received(self.path, self.headers["Authorization"], body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield sink
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def _render(tmp_path: Path, receiver: Receiver) -> Path:
-    """Our alertmanager.yml with a deployment's URLs and token file, and fast timers."""
-    config = load_yaml(ALERTMANAGER_CONFIG)
-    token_file = tmp_path / "remediator.token"
-    token_file.write_text(TOKEN + "\n")
-    urls = {
-        "remediator": "/webhook", "people-page": "/page", "people": "/notify",
-        "deadmans-switch": "/deadmans-switch",
-    }  # fmt: skip
-    for entry in config["receivers"]:
-        for webhook in entry.get("webhook_configs", []):
-            webhook["url"] = receiver.url + urls[entry["name"]]
-            authorization = webhook.get("http_config", {}).get("authorization")
-            if authorization:
-                authorization["credentials_file"] = str(token_file)
-    for route in [config["route"], *config["route"]["routes"]]:
-        for timer in ["group_wait", "group_interval"]:
-            if timer in route:
-                route[timer] = "1s"
-    config["templates"] = [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
-    path = tmp_path / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def _alert(name: str, instance: str, resolved: bool = False) -> dict[str, Any]:
@@ -124,45 +42,12 @@ def _alert(name: str, instance: str, resolved: bool = False) -> dict[str, Any]:
     return alert
 
 
-def _post(base: str, alerts: list[dict[str, Any]]) -> None:
-    request = urllib.request.Request(
-        f"{base}/api/v2/alerts",
-        data=json.dumps(alerts).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-
-
-def _statuses(base: str) -> dict[tuple[str, str], list[str]]:
-    """(alertname, instance) -> the fingerprints of the alerts that inhibit it."""
-    with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5) as response:
-        alerts = json.load(response)
-    return {
-        (a["labels"]["alertname"], a["labels"]["instance"]): a["status"]["inhibitedBy"]
-        for a in alerts
-    }
-
-
 def test_inhibited_alerts_never_reach_the_remediator(
     tmp_path: Path, receiver: Receiver, services: Callable[..., Service]
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    services(
-        [
-            binary("prometheus-alertmanager"),
-            f"--config.file={_render(tmp_path, receiver)}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        ready_url=f"{base}/-/ready",
-        name="alertmanager",
-    )
+    base = start_alertmanager(services, render(tmp_path, receiver), tmp_path)
     # a: all four decision rules; b: all but HighErrorRate; c: AlgorithmQualityDegraded alone.
-    _post(
+    post(
         base,
         [
             _alert("HighErrorRate", "a"),
@@ -191,7 +76,7 @@ def test_inhibited_alerts_never_reach_the_remediator(
     for note in receiver.notifications("/page"):
         assert note.authorization is None
 
-    inhibited = {key for key, by in _statuses(base).items() if by}
+    inhibited = {key for key, by in statuses(base).items() if by}
     assert inhibited == {
         ("DiscoverySystemFailure", "a"),
         ("DataIntegrityCompromised", "a"),
@@ -204,7 +89,7 @@ def test_inhibited_alerts_never_reach_the_remediator(
     # remediator hears of it (send_resolved) with the new token, and what it inhibited on a
     # goes on to the next level: DiscoverySystemFailure, which inhibits the rest.
     (tmp_path / "remediator.token").write_text("rotated-token\n")
-    _post(base, [_alert("HighErrorRate", "a", resolved=True)])
+    post(base, [_alert("HighErrorRate", "a", resolved=True)])
     wait_for(
         lambda: receiver.alerts("/webhook", "resolved") == [("HighErrorRate", "a")],
         10,
@@ -251,24 +136,12 @@ def test_people_templates_show_each_alert_status_in_a_mixed_group(
     tmp_path: Path, receiver: Receiver, services: Callable[..., Service]
 ) -> None:
     """A group with one firing and one resolved alert: each block says which it is."""
-    config = _render(tmp_path, receiver)
+    config = render(tmp_path, receiver)
     _with_slack_people(config, receiver)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    services(
-        [
-            binary("prometheus-alertmanager"),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        ready_url=f"{base}/-/ready",
-        name="alertmanager",
-    )
-    _post(base, [_route_alert("/discovery/contenders"), _route_alert("/discovery/trigger")])
+    base = start_alertmanager(services, config, tmp_path)
+    post(base, [_route_alert("/discovery/contenders"), _route_alert("/discovery/trigger")])
     wait_for(lambda: len(receiver.notifications("/slack")) >= 1, 10, "the first notification")
-    _post(base, [_route_alert("/discovery/trigger", resolved=True)])
+    post(base, [_route_alert("/discovery/trigger", resolved=True)])
     wait_for(lambda: len(receiver.notifications("/slack")) >= 2, 10, "the mixed notification")
 
     (attachment,) = receiver.notifications("/slack")[-1].body["attachments"]

@@ -108,11 +108,30 @@ def test_meta_and_anomaly_alerts_page_or_notify_people_only() -> None:
     for rule in alerts():
         if rule.name == "Watchdog":  # always firing, to the dead man's switch only
             assert rule.labels == {"severity": "info"}
+        elif rule.name in OUTAGES:
+            continue  # below
         elif rule.file == "meta.yml":
             assert rule.labels == {"severity": "critical"}, rule.name
         elif rule.file in {"anomaly.yml", "platform.yml"}:
             assert set(rule.labels) == {"severity"}, rule.name
             assert rule.labels["severity"] in {"info", "warning"}, rule.name
+
+
+# DESIGN.md section 5: outages no command cures page people (severity error, no command).
+OUTAGES = {"PlatformComponentDown": ("platform.yml", "5m", "amc_component_up == 0")}
+
+
+@pytest.mark.parametrize(("name", "expected"), OUTAGES.items())
+def test_outage_alert_is_the_contract(name: str, expected: tuple[str, str, str]) -> None:
+    rule = alert(name)
+    file, duration, expr = expected
+    assert (rule.file, rule.group, rule.duration, rule.expr) == (
+        file,
+        "amc-platform",
+        duration,
+        expr,
+    )
+    assert rule.labels == {"severity": "error"}  # no command, no priority: it pages people
 
 
 def test_contract_recording_rule_exists_once() -> None:

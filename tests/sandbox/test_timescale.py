@@ -6,8 +6,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.render import StackSettings, alertmanager_config, write_scaled_rules
-from sandbox.timescale import scale_duration, scale_expr, scale_route, seconds
+from exporter.config import ExporterConfig, validate_config
+from sandbox.render import (
+    StackSettings,
+    alertmanager_config,
+    exporter_config,
+    sandbox_config,
+    write_scaled_rules,
+)
+from sandbox.timescale import scale_duration, scale_expr, scale_route, scale_rules, seconds
 
 
 @pytest.mark.parametrize(
@@ -43,6 +50,35 @@ def test_scale_expr(expr: str, scaled: str) -> None:
 
 def test_timer_groups_scale_their_restated_for() -> None:
     assert scale_expr("vector(2700)", 30, timers=True) == "vector(90)"
+
+
+@pytest.mark.parametrize(
+    ("expr", "scaled"),
+    [
+        ("amc_discovery_worker_heartbeat_age_seconds > 180",
+         "amc_discovery_worker_heartbeat_age_seconds > 6"),
+        ('x_seconds{job="a"} >= bool 900 and y_seconds<45.5',
+         'x_seconds{job="a"} >= bool 30 and y_seconds<2'),
+        ("x_seconds > 10", "x_seconds > 1"),  # at least 1
+        ("amc_component_up == 0", "amc_component_up == 0"),  # not a time
+        ("amc_discovery_jobs > 900", "amc_discovery_jobs > 900"),  # a count, not seconds
+    ],
+)  # fmt: skip
+def test_platform_timer_groups_scale_thresholds_on_seconds(expr: str, scaled: str) -> None:
+    assert scale_expr(expr, 30, platform_timers=True) == scaled
+    assert scale_expr(expr, 30) == expr  # elsewhere a number of seconds is a fact
+
+
+def test_only_the_platform_group_scales_its_thresholds() -> None:
+    doc = {"groups": [
+        {"name": "amc-platform", "rules": [{"alert": "A", "expr": "a_seconds > 900"}]},
+        {"name": "amc-decision", "rules": [{"alert": "B", "expr": "a_seconds > 900"}]},
+    ]}  # fmt: skip
+    scaled = scale_rules(doc, 30)
+    assert [g["rules"][0]["expr"] for g in scaled["groups"]] == [
+        "a_seconds > 30",
+        "a_seconds > 900",
+    ]
 
 
 def test_scale_route_scales_every_level() -> None:
@@ -88,3 +124,47 @@ def test_rendered_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     assert (
         hooks["people-page"][0]["url"] == "http://127.0.0.1:18700/admin/inbox?receiver=people-page"
     )
+
+
+def _alerts(path: Path) -> dict[str, str]:
+    doc = yaml.safe_load(path.read_text())
+    return {r["alert"]: r["expr"] for g in doc["groups"] for r in g["rules"] if "alert" in r}
+
+
+def test_scaled_platform_rules_match_the_stacks_platform(tmp_path: Path) -> None:
+    settings = StackSettings(run_dir=tmp_path, time_scale=30)
+    write_scaled_rules(settings, tmp_path)
+    platform = sandbox_config(settings)
+    rules = _alerts(tmp_path / "platform.yml")
+    alive = int(platform["heartbeat_alive_seconds"])
+    assert rules["DiscoveryWorkerHeartbeatStale"] == (
+        f"amc_discovery_worker_heartbeat_age_seconds > {alive}"
+    )
+    timeout = int(platform["job_timeout_seconds"])
+    assert (
+        rules["DiscoveryQueueStuck"] == f"amc_discovery_oldest_queued_job_age_seconds > {timeout}"
+    )
+    assert rules["PlatformComponentDown"] == "amc_component_up == 0"
+    # Facts about responses are not the platform's timers: the decision rules keep them.
+    decision = _alerts(tmp_path / "decision.yml")
+    assert "(amc_discovery_response_seconds > bool 60)" in decision["DiscoverySystemFailure"]
+    assert "(amc_discovery_response_seconds > bool 20)" in decision["AlgorithmQualityDegraded"]
+
+
+@pytest.mark.parametrize("scale", [1, 30, 120])
+def test_the_stacks_exporter_judges_by_the_stacks_platform_timers(
+    tmp_path: Path, scale: float
+) -> None:
+    settings = StackSettings(run_dir=tmp_path, time_scale=scale)
+    platform = sandbox_config(settings)
+    thresholds = exporter_config(settings)["thresholds"]
+    assert thresholds == {
+        "heartbeat_interval_seconds": platform["heartbeat_interval_seconds"],
+        "job_timeout_seconds": platform["job_timeout_seconds"],
+        "cache_ttl_seconds": platform["cache_ttl_seconds"],
+    }
+    if scale == 1:  # unscaled, they are the real platform's: the exporter's own defaults
+        assert thresholds == {k: getattr(ExporterConfig().thresholds, k) for k in thresholds}
+    # And the exporter takes them as its configuration.
+    config = validate_config(exporter_config(settings))
+    assert config.thresholds.job_timeout_seconds == platform["job_timeout_seconds"]
