@@ -19,8 +19,14 @@ from remediator.intake import submit
 from remediator.records import FINAL, Status
 from remediator.store import Store, connect, dumps
 
+CONFIG_ENV = "AMC_REMEDIATOR_CONFIG"
 CONFIG = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="YAML configuration file."
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar=CONFIG_ENV,
+    show_envvar=True,
+    help="YAML configuration file (neither flag nor variable: the built-in defaults).",
 )
 REDIS = click.option(
     "--redis-url",
@@ -47,7 +53,12 @@ def _load(path: Path | None, **overrides: Any) -> RemediatorConfig:
 
 @click.group()
 def main() -> None:
-    """AMC remediator: Alertmanager webhook intake, safe decisions, execution on RQ."""
+    """AMC remediator: Alertmanager webhook intake, safe decisions, execution on RQ.
+
+    Every command reads its configuration from --config, else from the file that
+    $AMC_REMEDIATOR_CONFIG names (`amc-sandbox up` prints the line that sets it for the
+    local stack).
+    """
 
 
 @main.command("check-config")

@@ -13,12 +13,13 @@ from redis import Redis
 from sandbox.config import STRATEGIES
 from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.control import FaultControl
-from sandbox.discovery import active_strategy
+from sandbox.discovery import runtime_settings
 from sandbox.errors import FaultConflict, FaultError
 from sandbox.keys import INBOX_KEY, RUNTIME_CONFIG_KEY
 
 log = logging.getLogger(__name__)
 INBOX_LENGTH = 500
+SETTINGS = ("scoring_strategy", "discovery_limit")
 
 
 def _control(request: web.Request) -> FaultControl:
@@ -76,25 +77,37 @@ async def clear_fault(request: web.Request) -> web.Response:
 
 async def get_config(request: web.Request) -> web.Response:
     """The runtime configuration the platform reads at each discovery."""
-    strategy = await blocking(active_strategy, request.app[REDIS], request.app[CONFIG])
-    return web.json_response({"scoring_strategy": strategy, "strategies": list(STRATEGIES)})
+    settings = await blocking(runtime_settings, request.app[REDIS], request.app[CONFIG])
+    return web.json_response({**settings, "strategies": list(STRATEGIES)})
+
+
+def _setting_error(body: dict[str, Any]) -> str | None:
+    """Why a runtime setting is refused (None: every one is valid)."""
+    unknown = sorted(set(body) - set(SETTINGS))
+    if unknown:
+        return f"{unknown[0]}: unknown setting"
+    strategy = body.get("scoring_strategy", STRATEGIES[0])
+    if strategy not in STRATEGIES:
+        return f"scoring_strategy: expected one of {list(STRATEGIES)}, got {strategy!r}"
+    limit = body.get("discovery_limit", 1)
+    if type(limit) is not int or not 1 <= limit <= 500:
+        return f"discovery_limit: expected an integer 1-500, got {limit!r}"
+    return None
 
 
 async def patch_config(request: web.Request) -> web.Response:
-    """Change runtime settings (``scoring_strategy``); unknown keys and values are refused."""
+    """Change runtime settings (``scoring_strategy``, ``discovery_limit``); unknown keys and
+    bad values are refused; the answer has the settings before and after."""
     body = await _json_body(request)
-    unknown = sorted(set(body) - {"scoring_strategy"})
-    if unknown:
-        return _error(400, f"{unknown[0]}: unknown setting")
-    strategy = body.get("scoring_strategy")
-    if strategy not in STRATEGIES:
-        return _error(
-            400, f"scoring_strategy: expected one of {list(STRATEGIES)}, got {strategy!r}"
-        )
+    error = _setting_error(body)
+    if error is not None or not body:
+        return _error(400, error or "no setting given")
     conn, config = request.app[REDIS], request.app[CONFIG]
-    before = await blocking(active_strategy, conn, config)
-    await blocking(conn.hset, RUNTIME_CONFIG_KEY, "scoring_strategy", strategy)
-    return web.json_response({"before": {"scoring_strategy": before}, "after": body})
+    current = await blocking(runtime_settings, conn, config)
+    for key, value in body.items():  # validated above: a known setting, a str or an int
+        await blocking(conn.hset, RUNTIME_CONFIG_KEY, key, value)
+    before = {key: current[key] for key in body}
+    return web.json_response({"before": before, "after": body})
 
 
 async def receive_notification(request: web.Request) -> web.Response:

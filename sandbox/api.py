@@ -10,15 +10,18 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
-from redis import RedisError
+from redis import Redis, RedisError
 from rq.job import Job
 
 from sandbox import platform
-from sandbox.config import STRATEGIES
+from sandbox.config import STRATEGIES, SandboxConfig
 from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
+from sandbox.discovery import strategy_degraded
 
 log = logging.getLogger(__name__)
 PREFIXES = ("/discovery", "/api/discovery")
+SWITCH_POLL_SECONDS = 0.25
+"""How often a slow answer of a degraded strategy looks whether the platform switched."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -67,10 +70,24 @@ def _queued(job: Job, prefix: str) -> web.Response:
     return web.json_response(body, status=202)
 
 
+async def _scan_slowly_while_degraded(conn: Redis, config: SandboxConfig) -> None:
+    """Take ``degraded_strategy_delay_seconds`` while the active strategy is a degraded one;
+    a switch to a sound strategy ends the wait within ``SWITCH_POLL_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.degraded_strategy_delay_seconds
+    while await blocking(strategy_degraded, conn, config):
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, SWITCH_POLL_SECONDS))
+
+
 async def contenders(request: web.Request, prefix: str) -> web.Response:
-    """200 with cached candidates, else 202 with the queued job that will produce them."""
+    """200 with cached candidates, else 202 with the queued job that will produce them; slow
+    while the active strategy is a degraded one (the ``low_quality`` fault)."""
     conn, config = request.app[REDIS], request.app[CONFIG]
     limit = _limit(request)
+    await _scan_slowly_while_degraded(conn, config)
     cached = await blocking(platform.cached_results, conn)
     if cached is not None:
         results, age = cached

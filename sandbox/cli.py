@@ -46,7 +46,15 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--heartbeat-interval-seconds", type=float),
         click.option("--default-limit", type=int),
         click.option("--scoring-strategy", type=click.Choice(STRATEGIES)),
-    ]
+        click.option(
+            "--degraded-strategy-delay-seconds", type=float,
+            help="low_quality: discovery routes' delay while the active strategy is degraded.",
+        ),
+        click.option(
+            "--degraded-strategy-job-delay-seconds", type=float,
+            help="low_quality: added to a discovery job run with a degraded strategy.",
+        ),
+    ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -201,9 +209,13 @@ def fault_list(api_url: str, as_json: bool) -> None:
 )
 @click.option("--write-only", is_flag=True, help="Write the configurations and exit.")
 def up(run_dir: Path, write_only: bool, **settings: Any) -> None:
-    """Run the whole loop on this machine under supervisord (in the foreground)."""
+    """Run the whole loop on this machine under supervisord (in the foreground).
+
+    Says once, at start, where each program answers and the lines that let a shell reach
+    the stack (export AMC_REMEDIATOR_CONFIG=..., export AMC_PLATFORM_URL=..., the token file).
+    """
     from sandbox.render import StackSettings, binary
-    from sandbox.stack import write_stack
+    from sandbox.stack import banner, write_stack
 
     ports = {name: port for name, port in settings.items() if name.endswith("_port")}
     for name, port in ports.items():
@@ -215,18 +227,10 @@ def up(run_dir: Path, write_only: bool, **settings: Any) -> None:
     try:
         conf = write_stack(stack)
         supervisord = binary("supervisord")
+        lines = banner(stack)
     except ConfigError as exc:
         fail(str(exc))
-    home = stack.sandbox_url
-    for line in [
-        f"stack configured in {stack.run_dir} (timers {stack.time_scale:g}x faster)",
-        f"  platform      {home}  (people's inbox: {home}/admin/inbox)",
-        f"  exporter      {stack.url(stack.exporter_port)}/metrics",
-        f"  remediator    {stack.url(stack.remediator_port)}  (token: remediator.token)",
-        f"  prometheus    {stack.url(stack.prometheus_port)}",
-        f"  alertmanager  {stack.url(stack.alertmanager_port)}",
-        f"  control       {binary('supervisorctl')} -c {conf} status",
-    ]:
+    for line in lines:
         click.echo(f"amc-sandbox: {line}")
     if write_only:
         return

@@ -39,6 +39,11 @@ class SandboxConfig(BaseModel):
     heartbeat_alive_seconds: float = Field(180.0, gt=0)
     default_limit: int = Field(50, gt=0, le=500)
     scoring_strategy: Strategy = "hybrid_v1"
+    # A strategy the ``low_quality`` fault degraded scans badly: while it is the active one,
+    # the discovery routes answer this slowly (beyond the rules' 20 s, well within 60 s),
+    # and a discovery job run with it takes this much longer.
+    degraded_strategy_delay_seconds: float = Field(25.0, ge=0, le=3600)
+    degraded_strategy_job_delay_seconds: float = Field(5.0, ge=0, le=3600)
 
     @field_validator("listen")
     @classmethod

@@ -8,7 +8,7 @@ from redis import Redis
 
 from sandbox import injections, wedge
 from sandbox.config import SandboxConfig
-from sandbox.discovery import active_strategy
+from sandbox.discovery import active_strategy, strategy_degraded
 from sandbox.errors import FaultConflict
 from sandbox.faults import (
     CURES,
@@ -133,5 +133,5 @@ class FaultControl:
         found = read(self.conn, fault)
         state: dict[str, Any] = {"active": found is not None, **(found or {})}
         if fault is FaultName.LOW_QUALITY and found is not None:
-            state["affecting"] = active_strategy(self.conn, self.config) in found["strategies"]
+            state["affecting"] = strategy_degraded(self.conn, self.config)
         return state

@@ -43,6 +43,28 @@ def active_strategy(conn: Redis, config: SandboxConfig) -> Strategy:
     return value if value in STRATEGIES else config.scoring_strategy
 
 
+def discovery_limit(conn: Redis, config: SandboxConfig) -> int:
+    """The default number of candidates from the runtime configuration, else the configured."""
+    raw = conn.hget(RUNTIME_CONFIG_KEY, "discovery_limit")
+    try:
+        return int(raw) if raw is not None else config.default_limit
+    except ValueError:
+        return config.default_limit
+
+
+def runtime_settings(conn: Redis, config: SandboxConfig) -> dict[str, Any]:
+    """The runtime settings the platform reads at each discovery."""
+    return {
+        "scoring_strategy": active_strategy(conn, config),
+        "discovery_limit": discovery_limit(conn, config),
+    }
+
+
+def strategy_degraded(conn: Redis, config: SandboxConfig) -> bool:
+    """True while the active strategy is one the ``low_quality`` fault degraded."""
+    return active_strategy(conn, config) in degraded_strategies(conn)
+
+
 def write_status(
     conn: Redis, config: SandboxConfig, status: str, job_id: str, **extra: Any
 ) -> None:
@@ -91,7 +113,10 @@ def _discover(
     chosen = strategy if strategy in STRATEGIES else active_strategy(conn, config)
     quotes = market.snapshot(config.seed, config.universe_size, market_tick(config, started))
     degraded = chosen in degraded_strategies(conn)
-    candidates = market.discover(quotes, chosen, limit or config.default_limit, degraded)
+    candidates = market.discover(quotes, chosen, limit or discovery_limit(conn, config), degraded)
+    if degraded:  # a strategy gone bad scans badly: the run is measurably slower
+        time.sleep(config.degraded_strategy_job_delay_seconds)
+    duration = round(time.time() - started, 3)
     result = {
         "candidates": candidates,
         "count": len(candidates),
@@ -99,11 +124,14 @@ def _discover(
         "strategy": chosen,
         "job_id": job_id,
         "timestamp": started,
-        "duration_seconds": round(time.time() - started, 3),
+        "duration_seconds": duration,
         "universe_size": config.universe_size,
         "stats": {"universe": len(quotes), "demo": False},
     }
     conn.set(CANDIDATES_KEY, json.dumps(result), ex=config.cache_ttl_seconds)
     write_status(conn, config, "finished", job_id, count=len(candidates))
     log.info("discovery %s finished: %d candidates with %s", job_id, len(candidates), chosen)
-    return {"status": "finished", "count": len(candidates), "strategy": chosen, "job_id": job_id}
+    return {
+        "status": "finished", "count": len(candidates), "strategy": chosen, "job_id": job_id,
+        "duration_seconds": duration,
+    }  # fmt: skip

@@ -5,7 +5,8 @@ Where each fault lives decides what cures it: API-process faults (``api_latency`
 their process; data faults (``stuck_jobs``, ``mock_data``, see ``injections.py``) end when
 their keys are gone; outages (``provider_down``, ``database_down``) and a miscalibrated
 strategy (``low_quality``) stay until removed by hand, though switching the platform to
-another strategy takes ``low_quality`` out of the results.
+another strategy takes ``low_quality`` out of the results and out of the discovery routes'
+latency (see ``discovery.strategy_degraded``).
 """
 
 from __future__ import annotations

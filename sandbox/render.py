@@ -18,10 +18,13 @@ from typing import Any
 
 import yaml
 
+from sandbox.config import SandboxConfig
 from sandbox.errors import ConfigError
 from sandbox.timescale import scale_route, scale_rules
 
 PROJECT = Path(__file__).resolve().parent.parent
+EVALUATION_SECONDS = 5
+"""Prometheus' scrape and rule evaluation interval in the stack."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +69,38 @@ def project_file(*parts: str) -> Path:
 
 
 def sandbox_config(s: StackSettings) -> dict[str, Any]:
-    """The platform's timers, scaled: cache, heartbeat, lock, job timeout, market ticks."""
+    """The platform's timers, scaled: cache, heartbeat, lock, job timeout, market ticks and a
+    degraded strategy's slower jobs.
+
+    A degraded strategy's slow discovery answers stay real seconds: the rules' 20 s is a fact
+    about the platform, not a timer. So the cache lives at least two such answers, else each
+    slow answer would find it expired and show no candidates (a discovery failure's symptom)
+    instead of the one poor candidate of a strategy gone bad.
+    """
+    default = {name: field.default for name, field in SandboxConfig.model_fields.items()}
+
+    def timer(name: str, floor: float = 1.0) -> float:
+        return s.scaled(default[name], floor)
+
+    slow = float(default["degraded_strategy_delay_seconds"])
     return {
         "listen": f"127.0.0.1:{s.sandbox_port}",
         "redis_url": s.redis_url,
-        "cache_ttl_seconds": int(s.scaled(600, 10)),
-        "heartbeat_interval_seconds": s.scaled(30),
-        "heartbeat_alive_seconds": s.scaled(180, 5),
-        "lock_ttl_seconds": int(s.scaled(240, 5)),
-        "job_timeout_seconds": int(s.scaled(900, 10)),
-        "market_tick_seconds": int(s.scaled(300, 5)),
+        "cache_ttl_seconds": int(max(timer("cache_ttl_seconds", 10), 2 * slow)),
+        "heartbeat_interval_seconds": timer("heartbeat_interval_seconds"),
+        "heartbeat_alive_seconds": timer("heartbeat_alive_seconds", 5),
+        "lock_ttl_seconds": int(timer("lock_ttl_seconds", 5)),
+        "job_timeout_seconds": int(timer("job_timeout_seconds", 10)),
+        "market_tick_seconds": int(timer("market_tick_seconds", 5)),
+        "degraded_strategy_delay_seconds": slow,
+        "degraded_strategy_job_delay_seconds": timer("degraded_strategy_job_delay_seconds"),
     }
 
 
 def exporter_config(s: StackSettings) -> dict[str, Any]:
-    """The exporter on this stack's platform, probing faster (the discovery timeout stays)."""
+    """The exporter on this stack's platform, probing faster (the discovery timeout stays),
+    judging the status by the platform's scaled timers."""
+    platform = sandbox_config(s)
     return {
         "listen": f"127.0.0.1:{s.exporter_port}",
         "platform": {"url": s.sandbox_url},
@@ -90,6 +110,10 @@ def exporter_config(s: StackSettings) -> dict[str, Any]:
             "discovery": {"interval_seconds": 5, "timeout_seconds": 90},
             "routes": {"interval_seconds": 30, "timeout_seconds": 4},
             "queues": {"interval_seconds": 5, "timeout_seconds": 4},
+        },
+        "thresholds": {
+            name: platform[name]
+            for name in ("heartbeat_interval_seconds", "job_timeout_seconds", "cache_ttl_seconds")
         },
         "integrity": {"frozen_after_seconds": int(s.scaled(3600, 60))},
     }
@@ -101,8 +125,9 @@ def prometheus_config(s: StackSettings, rules_dir: Path) -> dict[str, Any]:
     def job(name: str, port: int) -> dict[str, Any]:
         return {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
 
+    every = f"{EVALUATION_SECONDS}s"
     return {
-        "global": {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "5s"},
+        "global": {"scrape_interval": every, "scrape_timeout": "4s", "evaluation_interval": every},
         "rule_files": [str(rules_dir / "*.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{s.alertmanager_port}"]}]}]},
@@ -116,11 +141,42 @@ def prometheus_config(s: StackSettings, rules_dir: Path) -> dict[str, Any]:
 
 
 def write_scaled_rules(s: StackSettings, rules_dir: Path) -> None:
-    """The production rule files, every timer scaled by ``time_scale``."""
+    """The production rule files, every timer scaled by ``time_scale``; no alert fires at
+    Prometheus' first evaluation (see ``hold_first_evaluation``)."""
     rules_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(project_file("prometheus", "rules").glob("*.yml")):
         scaled = scale_rules(yaml.safe_load(path.read_text()), s.time_scale)
-        (rules_dir / path.name).write_text(yaml.safe_dump(scaled, sort_keys=False))
+        held = hold_first_evaluation(scaled)
+        (rules_dir / path.name).write_text(yaml.safe_dump(held, sort_keys=False))
+
+
+def hold_first_evaluation(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a rule file in which every alert without ``for:`` waits one evaluation.
+
+    Prometheus (2.42, Debian's) learns its Alertmanagers from its service discovery, which
+    hands over its first targets on a fixed 5 s tick after start, static ones too (upstream
+    issue prometheus/prometheus#13064), while its rules first evaluate within one interval
+    of start. An alert firing at that first evaluation (the Watchdog) finds no Alertmanager:
+    it is dropped (prometheus_notifications_dropped_total) and reaches Alertmanager only at
+    the next resend. Held one evaluation, the first send comes after the first tick.
+    """
+    groups = []
+    for group in doc.get("groups", []):
+        rules = [
+            {**rule, "for": f"{EVALUATION_SECONDS}s"}
+            if "alert" in rule and "for" not in rule else rule
+            for rule in group.get("rules", [])
+        ]  # fmt: skip
+        groups.append({**group, "rules": rules})
+    return {**doc, "groups": groups}
+
+
+def resend_delay(s: StackSettings) -> str:
+    """Prometheus' ``--rules.alert.resend-delay`` (1m by default), scaled: how soon a firing
+    alert that Alertmanager lost (a drop, an Alertmanager restart) is sent again, and how
+    long Alertmanager keeps an alert Prometheus stopped sending (4 times the larger of it
+    and the evaluation interval)."""
+    return f"{round(s.scaled(60) * 1000)}ms"
 
 
 def alertmanager_config(s: StackSettings, token_file: Path) -> dict[str, Any]:
@@ -157,12 +213,18 @@ def remediator_config(s: StackSettings, token_file: Path, run: Path) -> dict[str
             "exporter_config": str(run / "exporter.yml"),
             "workers_restart": "restart-discovery-worker",
             "api_restart": "restart-api",
+            "configuration": "platform-config",
         },
         "actuators": {
             "restart-discovery-worker": {
                 "kind": "command", "argv": [*supervisorctl, "restart", "sandbox-worker"],
             },
             "restart-api": {"kind": "command", "argv": [*supervisorctl, "restart", "sandbox-api"]},
+            # The platform's runtime configuration, as a hosting provider's environment API.
+            "platform-config": {
+                "kind": "http", "method": "PATCH", "url": f"{s.sandbox_url}/admin/config",
+                "expect_status": [200],
+            },
         },
     }  # fmt: skip
 

@@ -1,8 +1,10 @@
 """The local stack: the whole loop on one machine under supervisord.
 
-``amc-sandbox up`` writes the configuration of every program into a run directory, then
-hands over to supervisord in the foreground. Programs are restarted the way an operator
-would: ``supervisorctl -c <dir>/supervisord.conf restart <program>``.
+``amc-sandbox up`` writes the configuration of every program into a run directory, says once
+how to reach them (``banner``), then hands over to supervisord in the foreground. Programs
+are restarted the way an operator would: ``supervisorctl -c <dir>/supervisord.conf restart
+<program>``. supervisord starts them in priority order without waiting for readiness; what
+depends on another's readiness copes by itself (Prometheus: ``render.hold_first_evaluation``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from typing import Any
 
 import yaml
 
+from remediator.cli import CONFIG_ENV
 from sandbox import render
 from sandbox.render import StackSettings, binary
+
+REMEDIATOR_CONFIG = "remediator.yml"
+TOKEN_FILE = "remediator.token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,8 @@ def programs(s: StackSettings) -> list[Program]:
     redis += ["--save", "", "--appendonly", "no", "--dir", f"{run}/redis"]
     prometheus = [binary("prometheus"), f"--config.file={run}/prometheus.yml",
                   f"--storage.tsdb.path={run}/prometheus-data",
-                  f"--web.listen-address=127.0.0.1:{s.prometheus_port}"]  # fmt: skip
+                  f"--web.listen-address=127.0.0.1:{s.prometheus_port}",
+                  f"--rules.alert.resend-delay={render.resend_delay(s)}"]  # fmt: skip
     alertmanager = [binary("prometheus-alertmanager"), f"--config.file={run}/alertmanager.yml",
                     f"--storage.path={run}/alertmanager-data", "--cluster.listen-address=",
                     f"--web.listen-address=127.0.0.1:{s.alertmanager_port}"]  # fmt: skip
@@ -59,12 +66,12 @@ def write_stack(s: StackSettings) -> Path:
     run = s.run_dir
     for sub in ("logs", "redis", "rules", "prometheus-data", "alertmanager-data"):
         (run / sub).mkdir(parents=True, exist_ok=True)
-    token = render.write_token(run / "remediator.token")
+    token = render.write_token(run / TOKEN_FILE)
     render.write_scaled_rules(s, run / "rules")
     files: dict[str, dict[str, Any]] = {
         "sandbox.yml": render.sandbox_config(s),
         "exporter.yml": render.exporter_config(s),
-        "remediator.yml": render.remediator_config(s, token, run),
+        REMEDIATOR_CONFIG: render.remediator_config(s, token, run),
         "prometheus.yml": render.prometheus_config(s, run / "rules"),
         "alertmanager.yml": render.alertmanager_config(s, token),
     }
@@ -72,6 +79,26 @@ def write_stack(s: StackSettings) -> Path:
         (run / name).write_text(yaml.safe_dump(content, sort_keys=False))
     s.conf_path.write_text(supervisord_conf(s, programs(s)))
     return s.conf_path
+
+
+def banner(s: StackSettings) -> list[str]:
+    """What ``amc-sandbox up`` says once, at start: where each program answers, and how to
+    reach the stack from a shell."""
+    run, home, remediator = s.run_dir, s.sandbox_url, s.url(s.remediator_port)
+    token = shlex.quote(str(run / TOKEN_FILE))
+    return [
+        f"stack configured in {run} (timers {s.time_scale:g}x faster)",
+        f"  platform      {home}  (people's inbox: {home}/admin/inbox)",
+        f"  exporter      {s.url(s.exporter_port)}/metrics",
+        f"  remediator    {remediator}  (token file: {run / TOKEN_FILE})",
+        f"  prometheus    {s.url(s.prometheus_port)}",
+        f"  alertmanager  {s.url(s.alertmanager_port)}",
+        f"  control       {binary('supervisorctl')} -c {shlex.quote(str(s.conf_path))} status",
+        "from a shell (amc-remediator run|report|check-config, amc-sandbox fault):",
+        f"  export {CONFIG_ENV}={shlex.quote(str(run / REMEDIATOR_CONFIG))}",
+        f"  export AMC_PLATFORM_URL={home}",
+        f'  curl -H "Authorization: Bearer $(cat {token})" {remediator}/api/v1/audit',
+    ]
 
 
 def supervisord_conf(s: StackSettings, stack: list[Program]) -> str:

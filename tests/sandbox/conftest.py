@@ -18,8 +18,11 @@ ClientFactory = Callable[[web.Application], TestClient]
 
 @pytest.fixture
 def config(redis_url: str) -> SandboxConfig:
-    """Test settings: the session's Redis, a frozen market."""
-    settings = SandboxConfig(redis_url=redis_url, market_tick_seconds=0, cache_ttl_seconds=600)
+    """Test settings: the session's Redis, a frozen market, a degraded strategy's delays short."""
+    settings = SandboxConfig(
+        redis_url=redis_url, market_tick_seconds=0, cache_ttl_seconds=600,
+        degraded_strategy_delay_seconds=1.0, degraded_strategy_job_delay_seconds=0.5,
+    )  # fmt: skip
     discovery.configure(settings)
     return settings
 

@@ -175,6 +175,23 @@ async def test_runtime_configuration_switches_the_strategy(
     assert (await unknown.json())["error"] == "limit: unknown setting"
 
 
+async def test_runtime_configuration_sets_the_discovery_limit(
+    client: TestClient, run_jobs: Callable[[], None]
+) -> None:
+    assert (await (await client.get("/admin/config")).json())["discovery_limit"] == 50
+    response = await client.patch("/admin/config", json={"discovery_limit": 4})
+    assert await response.json() == {
+        "before": {"discovery_limit": 50},
+        "after": {"discovery_limit": 4},
+    }
+    body = await fill_cache(client, run_jobs)
+    assert body["count"] == 4
+    for bad in (0, 501, "4", True):
+        refused = await client.patch("/admin/config", json={"discovery_limit": bad})
+        assert refused.status == 400
+        assert "discovery_limit: expected an integer 1-500" in (await refused.json())["error"]
+
+
 async def test_redis_down_gives_503_not_a_hang(aiohttp_client, own_redis_server) -> None:
     from sandbox.config import SandboxConfig
     from sandbox.server import create_app

@@ -49,6 +49,10 @@ def test_defaults_match_the_real_platform(monkeypatch: pytest.MonkeyPatch) -> No
     assert config.redis_url == "redis://127.0.0.1:6379/0"
     assert (config.cache_ttl_seconds, config.lock_ttl_seconds) == (600, 240)
     assert (config.job_timeout_seconds, config.heartbeat_interval_seconds) == (900, 30.0)
+    # low_quality: slower than AlgorithmQualityDegraded's 20 s, short of the 60 s of
+    # DiscoverySystemFailure; a run with the degraded strategy a few seconds longer.
+    assert config.degraded_strategy_delay_seconds == 25.0
+    assert config.degraded_strategy_job_delay_seconds == 5.0
 
 
 def test_redis_url_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,6 +87,18 @@ def test_cli_rejects_a_bad_flag_value() -> None:
     )
     assert done.returncode == 2
     assert "listen: expected HOST:PORT" in done.stderr
+
+
+def test_the_degraded_strategy_delay_is_a_flag_too() -> None:
+    done = subprocess.run(
+        [script("amc-sandbox"), "serve", "--degraded-strategy-delay-seconds", "-1"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        "amc-sandbox: --degraded-strategy-delay-seconds: "
+        "Input should be greater than or equal to 0 (got -1.0)\n"
+    )
 
 
 def test_a_bad_flag_is_blamed_on_the_flag(tmp_path: Path) -> None:

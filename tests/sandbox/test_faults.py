@@ -160,28 +160,6 @@ async def test_stuck_jobs_leave_orphans_and_a_stale_backlog(
     assert (await faults(client))["stuck_jobs"]["active"] is False
 
 
-async def test_low_quality_degrades_one_strategy_until_the_platform_switches(
-    client: TestClient, run_jobs: Callable[[], None]
-) -> None:
-    result = await put(client, "low_quality")
-    assert result["strategies"] == ["hybrid_v1"]  # the active one
-    await client.post("/discovery/trigger")
-    run_jobs()
-    bad = await (await client.get("/discovery/contenders")).json()
-    assert bad["count"] == 1
-    assert bad["candidates"][0]["bms_score"] < 50
-    listed = (await faults(client))["low_quality"]
-    assert (listed["active"], listed["affecting"]) == (True, True)
-
-    await client.patch("/admin/config", json={"scoring_strategy": "legacy_v0"})
-    await client.post("/discovery/trigger")
-    run_jobs()
-    good = await (await client.get("/discovery/contenders")).json()
-    assert good["strategy"] == "legacy_v0"
-    assert good["count"] == 50
-    assert (await faults(client))["low_quality"]["affecting"] is False
-
-
 async def test_api_errors_answer_the_ratio_with_5xx(client: TestClient) -> None:
     await put(client, "api_errors", ratio=0.5, status=503)
     statuses = [(await client.get("/health")).status for _ in range(10)]

@@ -3,6 +3,7 @@
 import json
 import socket
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -84,9 +85,17 @@ def test_the_whole_loop_runs_and_stops(stack: dict[str, Any]) -> None:
              150, "HighErrorRate to reach the remediator", step=2)  # fmt: skip
     entry = next(e for e in decided() if e.get("alertname") == "HighErrorRate")
     assert (entry["command"], entry["reason"]) == ("EMERGENCY_RESTART", "enqueued")
-    inbox = get(f"{sandbox}/admin/inbox")["notifications"]
-    paged = [a["labels"]["alertname"] for n in inbox for a in n["notification"]["alerts"]]
-    assert "HighErrorRate" in paged
+    paged: list[str] = []
+
+    def people_paged() -> bool:
+        try:
+            inbox = get(f"{sandbox}/admin/inbox")["notifications"]
+        except OSError:  # EMERGENCY_RESTART is restarting the API behind the inbox
+            return False
+        paged[:] = [a["labels"]["alertname"] for n in inbox for a in n["notification"]["alerts"]]
+        return "HighErrorRate" in paged
+
+    wait_for(people_paged, 30, "HighErrorRate to reach people", step=0.5)
     assert "DiscoverySystemFailure" not in paged
     assert all(e.get("alertname") != "DiscoverySystemFailure" for e in decided())
 
@@ -110,3 +119,56 @@ def test_a_supervisorctl_restart_cures_a_wedged_worker(stack: dict[str, Any]) ->
     wait_for(lambda: client.get("amc:discovery:worker:heartbeat") != beat, 20, "a fresh heartbeat")
     wait_for(lambda: not list(client.scan_iter(holders)), 10, "the wedge to end with its process")
     client.close()
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    return list(get(url)["data"]["result"])
+
+
+def test_a_fresh_stack_sends_its_first_alerts_and_drops_none(stack: dict[str, Any]) -> None:
+    prometheus = f"http://127.0.0.1:{stack['ports']['prometheus']}"
+    alertmanager = f"http://127.0.0.1:{stack['ports']['alertmanager']}"
+
+    def watchdog_arrived() -> bool:
+        alerts = get(f"{alertmanager}/api/v2/alerts")
+        return any(a["labels"]["alertname"] == "Watchdog" for a in alerts)
+
+    wait_for(watchdog_arrived, 60, "the Watchdog to reach Alertmanager", step=0.5)
+    # Prometheus' own counters, as it scraped them after its first successful send.
+    sent = "sum(prometheus_notifications_sent_total)"
+    wait_for(lambda: bool(query(prometheus, f"{sent} > 0")), 30, "a scrape after a send", step=1)
+    dropped = query(prometheus, "max_over_time(prometheus_notifications_dropped_total[5m])")
+    errors = query(prometheus, "sum(max_over_time(prometheus_notifications_errors_total[5m]))")
+    assert [float(r["value"][1]) for r in dropped] == [0.0]
+    assert [float(r["value"][1]) for r in errors] == [0.0]
+    meta = 'ALERTS{alertname=~"PrometheusNotifications(Dropped|Failing)"}'
+    assert query(prometheus, meta) == []
+
+
+def test_low_quality_shows_algorithm_quality_degraded_two_signals_until_the_switch(
+    stack: dict[str, Any],
+) -> None:
+    ports = stack["ports"]
+    sandbox = f"http://127.0.0.1:{ports['sandbox']}"
+    prometheus = f"http://127.0.0.1:{ports['prometheus']}"
+    fault = subprocess.run([script("amc-sandbox"), "fault", "set", "low_quality",
+                            "--api-url", sandbox], capture_output=True, text=True)  # fmt: skip
+    assert fault.returncode == 0, fault.stderr
+    # Two independent signals: one poor candidate, and answers slower than the rule's 20 s
+    # (real seconds in a scaled stack; the cache outlives such an answer, so it is 1, not 0).
+    alert = 'ALERTS{alertname="AlgorithmQualityDegraded"}'
+    signals = "amc_discovery_candidates == 1 and on() amc_discovery_response_seconds > 20"
+    both = f"{alert} and on() {signals}"
+    wait_for(lambda: bool(query(prometheus, both)), 180, "the alert on both signals", step=2)
+
+    request = urllib.request.Request(
+        f"{sandbox}/admin/config",
+        method="PATCH",
+        data=json.dumps({"scoring_strategy": "legacy_v0"}).encode(),
+    )
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    wait_for(lambda: not query(prometheus, alert), 60, "the alert to end with the switch", step=2)
+    assert query(prometheus, "amc_discovery_response_seconds < 20")
