@@ -8,6 +8,7 @@ reaches them: argv, URL and headers come from the configuration alone.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -37,22 +38,23 @@ class Outcome:
     detail: dict[str, Any]
 
 
-def run_command(spec: CommandActuator) -> dict[str, Any]:
+def run_command(spec: CommandActuator, stdin: bytes | None = None) -> dict[str, Any]:
     """Run the argv with a timeout and an explicit environment; never a shell.
 
     It runs in a session of its own, so a timeout ends everything it started, not only the
-    direct child.
+    direct child. ``stdin`` (settings as JSON) is its standard input, never an argument.
     """
     env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), **spec.env}
     try:
         proc = subprocess.Popen(
             spec.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             start_new_session=True,
         )  # fmt: skip
     except OSError as exc:
         raise ActuatorFailed(f"{spec.argv[0]}: {exc.strerror}") from None
     try:
-        out, err = proc.communicate(timeout=spec.timeout_seconds)
+        out, err = proc.communicate(stdin, timeout=spec.timeout_seconds)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -73,25 +75,32 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+"""An opener that never follows redirects (every HTTP call of the remediator uses it)."""
 
 
-def call_http(spec: HttpActuator) -> dict[str, Any]:
-    """Call the URL with headers read from files or the environment (values never logged)."""
-    data = None if spec.method == "GET" else b""
+def call_http(
+    spec: HttpActuator, body: bytes | None = None, method: str | None = None
+) -> dict[str, Any]:
+    """Call the URL with headers read from files or the environment (values never logged);
+    ``body`` is sent as JSON."""
+    method = method or spec.method
+    data = None if method == "GET" else (body or b"")
     # the URL is validated as http(s) by the configuration (never file: or custom schemes)
-    request = urllib.request.Request(spec.url, method=spec.method, data=data)  # noqa: S310
+    request = urllib.request.Request(spec.url, method=method, data=data)  # noqa: S310
+    if body is not None and method != "GET":
+        request.add_header("Content-Type", "application/json")
     for name, secret in spec.headers.items():
         request.add_header(name, secret.read())
     try:
-        with _OPENER.open(request, timeout=spec.timeout_seconds) as resp:
+        with NO_REDIRECTS.open(request, timeout=spec.timeout_seconds) as resp:
             status, body = resp.status, resp.read(OUTPUT_LIMIT)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(OUTPUT_LIMIT)
     except (OSError, ValueError) as exc:
-        raise ActuatorFailed(f"{spec.method} {spec.url}: {exc}") from None
+        raise ActuatorFailed(f"{method} {spec.url}: {exc}") from None
     if status not in spec.expect_status:
-        raise ActuatorFailed(f"{spec.method} {spec.url} answered {status}")
+        raise ActuatorFailed(f"{method} {spec.url} answered {status}")
     return {"status": status, "body": body.decode(errors="replace")}
 
 
@@ -112,16 +121,20 @@ def send_signal(spec: SignalActuator) -> dict[str, Any]:
     return {"pid": pid, "signal": spec.signal}
 
 
-def actuate(config: RemediatorConfig, name: str) -> Outcome:
-    """Run the configured actuator ``name``."""
+def actuate(config: RemediatorConfig, name: str, body: dict[str, Any] | None = None) -> Outcome:
+    """Run the configured actuator ``name``; ``body`` (settings) goes as JSON to an HTTP call's
+    body or a command's standard input, and a signal cannot carry it."""
     spec = config.actuators.get(name)
     if spec is None:
         raise ActuatorFailed(f"no actuator named {name!r}")
+    data = None if body is None else json.dumps(body).encode()
     started = time.monotonic()
     if isinstance(spec, CommandActuator):
-        detail = run_command(spec)
+        detail = run_command(spec, data)
     elif isinstance(spec, HttpActuator):
-        detail = call_http(spec)
+        detail = call_http(spec, data)
+    elif data is not None:
+        raise ActuatorFailed(f"actuator {name!r} sends a signal: it cannot carry settings")
     else:
         detail = send_signal(spec)
     outcome = Outcome(name, spec.kind, round(time.monotonic() - started, 6), detail)
@@ -129,9 +142,18 @@ def actuate(config: RemediatorConfig, name: str) -> Outcome:
     return outcome
 
 
-def for_role(config: RemediatorConfig, role: str) -> Outcome:
+def for_role(config: RemediatorConfig, role: str, body: dict[str, Any] | None = None) -> Outcome:
     """Run the actuator configured for a platform role (workers_restart, api_restart...)."""
     name = getattr(config.platform, role, None)
     if name is None:
         raise ActuatorFailed(f"no actuator configured for platform.{role}")
-    return actuate(config, name)
+    return actuate(config, name, body)
+
+
+def read_back(config: RemediatorConfig, name: str) -> dict[str, Any] | None:
+    """GET the URL of HTTP actuator ``name`` (a settings resource reads back what it holds);
+    None for the other kinds."""
+    spec = config.actuators.get(name)
+    if not isinstance(spec, HttpActuator):
+        return None
+    return call_http(spec, method="GET")

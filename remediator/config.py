@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from remediator import keys
+from remediator.commands import params
 from remediator.commands.catalog import CATALOG, CommandSpec, Priority
 from remediator.errors import ConfigError
 from remediator.globs import may_match_prefix
@@ -197,6 +198,23 @@ class Platform(Model):
     workers_restart: str | None = None
     api_restart: str | None = None
     configuration: str | None = None
+    # How the commands act and judge: the platform's HTTP calls, its scoring strategies
+    # (VALIDATE_ALGORITHMS runs each), what a valid discovery run is, how many probes the
+    # full validation of EMERGENCY_RESTART takes.
+    api_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    strategies: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
+        default=["legacy_v0", "hybrid_v1"], min_length=1
+    )
+    min_candidates: int = Field(default=3, ge=1)
+    max_discovery_seconds: float = Field(default=20, gt=0)
+    validation_probes: int = Field(default=3, ge=1, le=20)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("strategies must be unique")
+        return value
 
     @field_validator("cache_patterns")
     @classmethod
@@ -255,6 +273,12 @@ class RemediatorConfig(Model):
             name = getattr(self.platform, role)
             if name is not None and name not in self.actuators:
                 raise ValueError(f"platform.{role}: no actuator named {name!r}")
+        name = self.platform.configuration
+        if name is not None and isinstance(self.actuators[name], SignalActuator):
+            raise ValueError(
+                f"platform.configuration: actuator {name!r} sends a signal, which cannot carry "
+                "settings (use an http or command actuator)"
+            )
         for name, override in self.commands.items():
             unknown = sorted(set(override.parameters) - CATALOG[name].parameters)
             if unknown:
@@ -262,6 +286,11 @@ class RemediatorConfig(Model):
                 raise ValueError(
                     f"commands.{name}.parameters: unknown parameter {unknown[0]!r} (takes: {takes})"
                 )
+            try:
+                params.parse(name, dict(override.parameters), self.platform.strategies)
+            except params.ParamsError as exc:
+                where = f"commands.{name}.parameters{exc.field.removeprefix('params')}"
+                raise ValueError(f"{where}: {exc.message}") from None
         return self
 
     def effective(self, name: str) -> Effective:

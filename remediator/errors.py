@@ -55,10 +55,6 @@ class CommandFailed(RemediatorError):
     """A command's step failed; the execution record says which and why."""
 
 
-class NotImplementedYet(CommandFailed):
-    """The command is in the catalog but its body is not built yet (no fake success)."""
-
-
 class LockBusy(CommandFailed):
     """Another disruptive command holds the lock for longer than we may wait."""
 

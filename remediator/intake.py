@@ -14,6 +14,7 @@ import redis
 from remediator import audit, queue
 from remediator.alerts import Alert, Message
 from remediator.claims import NOTHING_RECORDED, Claims
+from remediator.commands import params as typed
 from remediator.commands.catalog import CATALOG
 from remediator.decide import Decision, Reason, State, decide, resolve_command
 from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable, unavailable
@@ -166,6 +167,10 @@ def submit(store: Store, command: str, params: dict[str, object], trigger: str) 
     if unknown:
         allowed = sorted(policy.spec.parameters) or "none"
         raise PayloadError("params", f"unknown parameters {sorted(unknown)} (allowed: {allowed})")
+    try:
+        typed.parse(command, params, store.config.platform.strategies)
+    except typed.ParamsError as exc:
+        raise PayloadError(exc.field, exc.message) from None
     now = time.time()
     record = store.new_execution(manual_execution_id(), policy, trigger, dict(params), now)
     if policy.dry_run:

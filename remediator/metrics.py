@@ -99,6 +99,11 @@ def record_execution(
         observe(pipe, EXECUTION_DURATION, command, duration)
 
 
+def record_unverified(pipe: redis.client.Pipeline, command: str) -> None:
+    """Queue the count of an alert-triggered execution whose verification failed."""
+    pipe.hincrby(keys.UNVERIFIED_COUNTS, command, 1)
+
+
 def observe(pipe: redis.client.Pipeline, name: str, label: str, value: float) -> None:
     """Queue one observation of a Redis-backed histogram on ``pipe``."""
     key = keys.histogram(name)
@@ -120,6 +125,19 @@ def _histogram(name: str, raw: dict[bytes, bytes], label: str) -> HistogramMetri
         cumulative = [(str(le), parts.get(str(le), 0.0)) for le in buckets]
         cumulative.append(("+Inf", parts.get("+Inf", 0.0)))
         family.add_metric([owner], cumulative, parts.get("sum", 0.0))
+    return family
+
+
+def _unverified(raw: dict[bytes, bytes]) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        PREFIX + "unverified",
+        "Alert-triggered executions that ran to the end but did not cure the problem "
+        "(verification failed; escalated to people).",
+        labels=["command"],
+    )
+    counts = {name.decode(): float(value) for name, value in raw.items()}
+    for command in CATALOG:
+        family.add_metric([command], counts.get(command, 0.0))
     return family
 
 
@@ -149,6 +167,7 @@ class RedisCollector(Collector):
         """The families this collector renders (without reading Redis)."""
         yield GaugeMetricFamily(PREFIX + "redis_up", "")
         yield CounterMetricFamily(PREFIX + "executions", "", labels=["command", "outcome"])
+        yield CounterMetricFamily(PREFIX + "unverified", "", labels=["command"])
         yield HistogramMetricFamily(PREFIX + EXECUTION_DURATION, "", labels=["command"])
         yield HistogramMetricFamily(PREFIX + TIME_TO_REMEDIATE, "", labels=["command"])
         yield GaugeMetricFamily(PREFIX + "queue_depth", "", labels=["priority"])
@@ -172,6 +191,7 @@ class RedisCollector(Collector):
         pipe.hgetall(keys.EXECUTION_COUNTS)
         pipe.hgetall(keys.histogram(EXECUTION_DURATION))
         pipe.hgetall(keys.histogram(TIME_TO_REMEDIATE))
+        pipe.hgetall(keys.UNVERIFIED_COUNTS)
         for priority in self.priorities:
             pipe.llen(Queue(queue_name(priority), connection=self.conn).key)
         for name in CATALOG:
@@ -189,12 +209,13 @@ class RedisCollector(Collector):
         for (command, outcome), value in sorted(values.items()):
             counts.add_metric([command, outcome], value)
         yield counts
+        yield _unverified(replies[3])
         yield _histogram(EXECUTION_DURATION, replies[1], "command")
         yield _histogram(TIME_TO_REMEDIATE, replies[2], "command")
         depth = GaugeMetricFamily(
             PREFIX + "queue_depth", "Jobs waiting per priority queue.", labels=["priority"]
         )
-        rest = replies[3:]
+        rest = replies[4:]
         for priority, value in zip(self.priorities, rest, strict=False):
             depth.add_metric([priority], float(value))
         yield depth

@@ -71,6 +71,7 @@ class Execution(BaseModel):
     max_attempts: int = 1
     steps: list[Step] = []
     verified: bool | None = None
+    verification: dict[str, Any] | None = None  # what verification checked and saw
     result: Any = None
     error: str | None = None
     created_at: float

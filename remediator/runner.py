@@ -124,7 +124,8 @@ class Attempt:
         try:
             command = implementation(record.command)
             record.result = command.run(ctx)
-            record.verified = ctx.step("verify", lambda: command.verify(ctx))
+            record.verification = ctx.step("verify", lambda: command.verify(ctx).as_dict())
+            record.verified = bool(record.verification["verified"])
         except BaseTimeoutException as exc:
             self._fail(Status.TIMED_OUT, f"timed out: {exc}", retry=True)
             raise
@@ -239,6 +240,14 @@ def finish(runtime: Runtime, record: Execution, status: Status) -> None:
         metrics.observe(pipe, metrics.TIME_TO_REMEDIATE, record.command, to_remediate)
         pipe.hset(keys.episode(record.alert.dedup_key), "remediated_at", now)
         extra["time_to_remediate_seconds"] = round(to_remediate, 3)
+    escalate = status is Status.SUCCEEDED and record.verified is False and record.alert is not None
+    if escalate:
+        metrics.record_unverified(pipe, record.command)
     pipe.execute()
     runtime.store.execution_event(record, "execution_finished", error=record.error, **extra)
+    if escalate:
+        # The automation ran and the problem is still there: people are told (the metric
+        # feeds AmcRemediationNotVerified); the episode is not retried (its claim holds).
+        why = (record.verification or {}).get("reason")
+        runtime.store.execution_event(record, "execution_escalated", reason=why)
     log.info("execution %s %s", record.id, status.value)

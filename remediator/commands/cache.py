@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from remediator import keys
-from remediator.commands.base import Command, Context
+from remediator.commands.base import Command, Context, Verification
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,15 @@ def run(ctx: Context) -> dict[str, Any]:
     return {"deleted": deleted, "total": sum(deleted.values())}
 
 
-def verify(ctx: Context) -> bool:
+def verify(ctx: Context) -> Verification:
     """No key matches any configured pattern any more."""
     conn = ctx.platform_redis()
     try:
-        return all(_remaining(conn, p) == 0 for p in ctx.config.platform.cache_patterns)
+        left = {p: _remaining(conn, p) for p in ctx.config.platform.cache_patterns}
     finally:
         conn.close()
+    reason = "no key left" if not any(left.values()) else f"{sum(left.values())} keys left"
+    return Verification(not any(left.values()), reason, {"keys_left": left})
 
 
 FLUSH_REDIS = Command(run=run, verify=verify)

@@ -249,6 +249,26 @@ async def test_manual_run_errors(make_client: MakeClient) -> None:
     assert resp.status == 400
 
 
+@pytest.mark.parametrize(
+    ("command", "params", "field", "says"),
+    [
+        ("UPDATE_CONFIGURATION", {"strategy": "nope_v9"}, "params.strategy", "not one of"),
+        ("UPDATE_CONFIGURATION", {"limit": 0}, "params.limit", "greater than or equal to 1"),
+        ("UPDATE_CONFIGURATION", {"limit": "5"}, "params.limit", "valid integer"),
+        ("VALIDATE_ALGORITHMS", {"apply_best": "yes"}, "params.apply_best", "valid boolean"),
+    ],
+)
+async def test_typed_parameters_are_refused_naming_the_field(
+    make_client: MakeClient, command: str, params: dict, field: str, says: str
+) -> None:
+    client = await make_client()
+    resp = await client.post(f"/api/v1/commands/{command}", json={"params": params}, headers=AUTH)
+    assert resp.status == 400
+    detail = (await resp.json())["detail"]
+    assert detail["field"] == field
+    assert says in detail["message"]
+
+
 async def test_commands_audit_circuits_and_report(make_client: MakeClient) -> None:
     client = await make_client(defaults={"circuit": {"max_executions": 1}})
     await client.post("/webhook", data=body(alert()), headers=AUTH)

@@ -186,11 +186,9 @@ def test_run_cli_waits_and_reports_the_outcome(
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert (record["status"], record["trigger"], record["verified"]) == ("succeeded", "cli", True)
-    proc = subprocess.run(
-        [*base, "RESTART_RQ_WORKERS"], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([*base, "EMERGENCY_RESTART"], capture_output=True, text=True, check=False)
     assert proc.returncode == 1
-    assert json.loads(proc.stdout)["error"] == "RESTART_RQ_WORKERS is not implemented yet"
+    assert json.loads(proc.stdout)["error"] == "no actuator configured for platform.api_restart"
     proc = subprocess.run(
         [*base, "FLUSH_REDIS", "--param", "pattern=*"], capture_output=True, text=True, check=False
     )

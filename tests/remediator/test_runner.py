@@ -50,19 +50,21 @@ def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
     assert events[:3] == ["execution_finished", "execution_started", "manual_run"]
 
 
-def test_a_deferred_command_fails_clearly_and_is_not_retried(
+def test_a_command_without_its_actuator_fails_clearly_and_is_not_retried(
     make_config: Callable[..., RemediatorConfig],
     store_factory: Callable[[RemediatorConfig], Store],
     run_jobs: Callable[..., bool],
 ) -> None:
     store = store_factory(make_config(defaults={"retries": 3, "backoff": {"initial_seconds": 0}}))
-    execution_id = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
+    execution_id = submit(store, "EMERGENCY_RESTART", {}, "manual")
     run_jobs(store)
     record = record_of(store, execution_id)
     assert record.status is Status.FAILED
-    assert record.error == "RESTART_RQ_WORKERS is not implemented yet"
+    assert record.error == "no actuator configured for platform.api_restart"
     assert record.attempts == 1
     assert record.verified is None
+    # the queue was cleared first: the steps say how far it got
+    assert [s.name for s in record.steps][-1] == "restart the API"
 
 
 def test_failures_are_retried_up_to_the_limit(
@@ -177,8 +179,8 @@ def test_workers_take_higher_priorities_first(
     store: Store, run_jobs: Callable[..., bool], redis: redis_lib.Redis
 ) -> None:
     low = submit(store, "VALIDATE_ENDPOINTS", {}, "manual")
-    medium = submit(store, "UPDATE_CONFIGURATION", {}, "manual")
-    critical = submit(store, "RESTART_RQ_WORKERS", {}, "manual")
+    medium = submit(store, "UPDATE_CONFIGURATION", {"strategy": "legacy_v0"}, "manual")
+    critical = submit(store, "EMERGENCY_RESTART", {}, "manual")
     assert [
         Queue(q, connection=redis).count for q in ("remediation-low", "remediation-medium")
     ] == [

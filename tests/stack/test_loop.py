@@ -1,0 +1,201 @@
+"""The whole loop, end to end, in the local stack at its default time scale (30x): for each
+decision rule, its sandbox fault goes pending, fires, reaches the remediator, runs the mapped
+command once and is cured by it, and the alert resolves; inhibitions hold; an outage pages
+people and opens no loop; a healthy stack stays quiet.
+
+Every scenario has a stack of its own, and all of them run at once (started by one fixture,
+faults injected as soon as each is up), so the module takes as long as its longest scenario,
+not the sum. The real Prometheus, Alertmanager, supervisord, Redis and RQ workers run in each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.services import wait_for
+from tests.stack import loop
+from tests.stack.platform import ServiceGroup, Stack, start_stack
+
+pytestmark = pytest.mark.slow
+QUIET_SECONDS = 300.0  # 2.5 production hours at 30x
+
+
+@dataclass
+class Scenario:
+    """One stack, the faults put into it once it runs, and when."""
+
+    faults: list[tuple[str, dict[str, Any]]]
+    remediator: dict[str, Any] = field(default_factory=dict)  # merged into its config
+    stack: Stack | None = None
+    services: ServiceGroup | None = None
+    started: float = 0.0
+    error: BaseException | None = None
+
+    def up(self) -> Stack:
+        if self.error is not None:
+            raise self.error
+        assert self.stack is not None
+        return self.stack
+
+
+RULE_FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "HighErrorRate": ("api_errors", {"ratio": 1}),
+    "DiscoverySystemFailure": ("worker_wedged", {}),
+    "AlgorithmQualityDegraded": ("low_quality", {}),
+    "DataIntegrityCompromised": ("mock_data", {"kind": "demo"}),
+}
+SCENARIOS: dict[str, Scenario] = {
+    **{rule: Scenario([fault]) for rule, fault in RULE_FAULTS.items()},
+    # EMERGENCY_RESTART only pretends (dry-run), so HighErrorRate keeps firing and the
+    # rules it inhibits fire too.
+    "inhibition": Scenario(
+        [("api_errors", {"ratio": 1})], {"commands": {"EMERGENCY_RESTART": {"dry_run": True}}}
+    ),
+    "outage": Scenario([("provider_down", {"provider": "polygon"}), ("database_down", {})]),
+    "healthy": Scenario([]),
+}
+
+
+def _overlay(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _overlay(base[key], value) if both else value
+    return merged
+
+
+def _launch(name: str, scenario: Scenario, root: Path) -> None:
+    services = ServiceGroup(root / name)
+    scenario.services = services
+    try:
+
+        def tweak(run_dir: Path) -> None:
+            path = run_dir / "remediator.yml"
+            config = yaml.safe_load(path.read_text())
+            path.write_text(yaml.safe_dump(_overlay(config, scenario.remediator)))
+
+        stack = start_stack(services, root / name, tweak=tweak)
+        scenario.started = time.time()
+        for fault, options in scenario.faults:
+            stack.set_fault(fault, **options)
+        scenario.stack = stack
+    except BaseException as exc:
+        scenario.error = exc
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Scenario]]:
+    root = tmp_path_factory.mktemp("loop")
+    with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
+        list(pool.map(lambda item: _launch(item[0], item[1], root), SCENARIOS.items()))
+    yield SCENARIOS
+    for scenario in SCENARIOS.values():
+        if scenario.services is not None:
+            scenario.services.stop()
+
+
+def _final_alert_execution(stack: Stack, command: str) -> dict[str, Any] | None:
+    done = [e for e in loop.executions(stack, command) if e["trigger"] == "alert"]
+    final = [e for e in done if e["status"] in ("succeeded", "failed", "timed_out")]
+    return final[0] if final else None
+
+
+@pytest.mark.parametrize("rule", list(RULE_FAULTS))
+def test_each_rules_fault_is_cured_by_its_command_end_to_end(
+    scenarios: dict[str, Scenario], rule: str
+) -> None:
+    scenario = scenarios[rule]
+    stack, command = scenario.up(), loop.DECISION_RULES[rule]
+    fault = RULE_FAULTS[rule][0]
+    record: dict[str, Any] = {}
+
+    def remediated() -> bool:
+        record.update(_final_alert_execution(stack, command) or {})
+        return bool(record)
+
+    wait_for(remediated, 420, f"{rule} to be remediated by {command}", step=2)
+    assert record["status"] == "succeeded", (record["error"], record["steps"][-3:])
+    assert record["verified"] is True, record["verification"]
+    assert record["alert"]["alertname"] == rule
+    wait_for(lambda: loop.active(stack, rule) is None, 120, f"{rule} to resolve", step=2)
+    wait_for(lambda: any(d["reason"] == "resolved" for d in loop.decisions(stack, rule)),
+             60, f"the resolution of {rule} to reach the remediator", step=1)  # fmt: skip
+
+    seen = loop.alert_samples(stack, rule, scenario.started)
+    assert seen.get("pending", 0) >= 1, seen
+    assert seen.get("firing", 0) >= 1, seen
+    enqueued = [d for d in loop.decisions(stack, rule) if d["reason"] == "enqueued"]
+    assert len(enqueued) == 1
+    runs = [e for e in loop.executions(stack, command) if e["trigger"] == "alert"]
+    assert len(runs) == 1  # once
+    state = stack.faults()[fault]
+    assert not state.get("affecting", state["active"]), state  # cured by the command's effect
+    resolution = "amc_remediator_alert_resolution_seconds_count"
+    assert loop.remediator_metric(stack, resolution, alertname=rule) >= 1
+    to_remediate = "amc_remediator_time_to_remediate_seconds_count"
+    assert loop.remediator_metric(stack, to_remediate, command=command) == 1
+
+
+def test_high_error_rate_inhibits_the_other_decision_rules(
+    scenarios: dict[str, Scenario],
+) -> None:
+    stack = scenarios["inhibition"].up()
+    wait_for(lambda: loop.active(stack, "DiscoverySystemFailure") == "firing", 300,
+             "DiscoverySystemFailure to fire behind HighErrorRate", step=2)  # fmt: skip
+    assert loop.active(stack, "HighErrorRate") == "firing"
+
+    def inhibited() -> bool:
+        alerts = loop.alertmanager_alerts(stack, "DiscoverySystemFailure")
+        return bool(alerts) and all(a["status"]["inhibitedBy"] for a in alerts)
+
+    wait_for(inhibited, 60, "Alertmanager to inhibit DiscoverySystemFailure", step=1)
+    assert [d["reason"] for d in loop.decisions(stack, "HighErrorRate")][-1:] == ["dry_run"]
+    assert loop.decisions(stack, "DiscoverySystemFailure") == []
+    names = {name for _, name, _ in loop.paged(stack)}
+    assert "HighErrorRate" in names
+    assert "DiscoverySystemFailure" not in names
+    assert "RemediationNotEffective" not in names
+
+
+def test_an_outage_pages_people_and_opens_no_loop(scenarios: dict[str, Scenario]) -> None:
+    stack = scenarios["outage"].up()
+    wait_for(lambda: {"PlatformComponentDown"} <= {n for _, n, _ in loop.paged(stack)}, 120,
+             "people to be paged about the outage", step=2)  # fmt: skip
+    wait_for(lambda: loop.active(stack, "DiscoverySystemFailure") == "firing", 300,
+             "DiscoverySystemFailure to fire during the outage", step=2)  # fmt: skip
+    alerts = loop.alertmanager_alerts(stack, "DiscoverySystemFailure")
+    assert alerts
+    assert all(a["status"]["inhibitedBy"] for a in alerts)
+    # The data rule runs its command once: it names the provider and escalates.
+    record: dict[str, Any] = {}
+
+    def escalated() -> bool:
+        record.update(_final_alert_execution(stack, "INTEGRATE_REAL_DATA") or {})
+        return bool(record)
+
+    wait_for(escalated, 420, "INTEGRATE_REAL_DATA to run and escalate", step=2)
+    assert record["verified"] is False
+    assert "polygon" in record["verification"]["reason"]
+    wait_for(lambda: "AmcRemediationNotVerified" in {n for _, n, _ in loop.paged(stack)}, 120,
+             "people to hear that remediation did not cure it", step=2)  # fmt: skip
+    restarts = [e for e in loop.executions(stack) if e["command"] != "INTEGRATE_REAL_DATA"]
+    assert restarts == []
+    assert len(loop.executions(stack, "INTEGRATE_REAL_DATA")) == 1
+
+
+def test_a_healthy_stack_has_no_decision_rule_pending(scenarios: dict[str, Scenario]) -> None:
+    scenario = scenarios["healthy"]
+    stack = scenario.up()
+    wait_for(lambda: time.time() - scenario.started >= QUIET_SECONDS, QUIET_SECONDS + 10,
+             "the quiet period", step=5)  # fmt: skip
+    for rule in loop.DECISION_RULES:
+        assert loop.alert_samples(stack, rule, scenario.started) == {}, rule
+    assert loop.executions(stack) == []
