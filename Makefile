@@ -14,6 +14,7 @@ demo:
 bench: setup
 	.venv/bin/python -m bench.scrape
 	.venv/bin/python -m bench.webhook
+	.venv/bin/python -m bench.loop
 
 clean:
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache

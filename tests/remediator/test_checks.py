@@ -14,6 +14,15 @@ from tests.remediator.conftest import record_of
 from tests.sandbox_handle import SandboxHandle
 
 pytestmark = pytest.mark.slow
+SEED_MISSING = {
+    "/discovery/test",
+    "/discovery/strategy-validation",
+    "/discovery/calibration/status",
+    "/discovery/direct",
+    "/squeeze/alerts",
+    "/trades/portfolio",
+}
+"""The routes the original agent found missing (404), missing in the sandbox too."""
 
 
 def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict:
@@ -69,17 +78,9 @@ def test_validate_endpoints_reports_the_missing_routes(
     checked = {r["route"] for r in result["routes"]}
     assert "/discovery/test" in checked
     assert result["unanswered"] == []
-    seed_missing = {
-        "/discovery/test",
-        "/discovery/strategy-validation",
-        "/discovery/calibration/status",
-        "/discovery/direct",
-        "/squeeze/alerts",
-        "/trades/portfolio",
-    }
     # Exactly these: /discovery/contenders/last answers 404 "no results cached" here, and
     # that route exists.
-    assert set(result["missing"]) == seed_missing
+    assert set(result["missing"]) == SEED_MISSING
     assert record["verified"] is False
 
 

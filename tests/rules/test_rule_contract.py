@@ -49,6 +49,7 @@ KNOWN_METRICS = {
     "amc_exporter_last_probe_timestamp_seconds",
     "amc_remediator_executions_total",
     "amc_remediator_circuit_open",
+    "amc_remediator_unverified_total",
     "alertmanager_notifications_failed_total",
     "prometheus_notifications_errors_total",
     "prometheus_notifications_dropped_total",

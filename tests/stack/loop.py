@@ -30,6 +30,13 @@ def query(stack: Stack, promql: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
+def settled(stack: Stack) -> bool:
+    """The exporter reports the platform healthy with candidates, as Prometheus sees it (the
+    stack's start-up is over: its first probes may find the API not listening yet)."""
+    healthy = 'amc_discovery_candidates > 0 and on () amc_system_status{status="healthy"} == 1'
+    return bool(query(stack, healthy))
+
+
 def alert_samples(stack: Stack, alertname: str, since: float) -> dict[str, int]:
     """How many evaluations since ``since`` found ``alertname`` pending and firing."""
     window = max(1, int(time.time() - since))

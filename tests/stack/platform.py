@@ -17,7 +17,7 @@ from typing import Any
 
 import redis as redis_lib
 
-from tests.services import Service, free_port, script, wait_for
+from tests.services import Service, free_port, http_ok, script, wait_for
 
 PORTS = ("redis", "sandbox", "exporter", "remediator", "prometheus", "alertmanager")
 MONITORING = ("exporter", "alertmanager", "prometheus")
@@ -169,16 +169,6 @@ def start_stack(
     stack = Stack(ports, run_dir, (run_dir / "remediator.token").read_text().strip(), service)
     checks = {"remediator": "/healthz"} | ({"prometheus": "/-/ready"} if monitoring else {})
     for name, path in checks.items():
-        wait_for(partial(_answers, stack.url(name) + path), 60, f"{name} to answer", step=0.2)
+        wait_for(partial(http_ok, stack.url(name) + path), 60, f"{name} to answer", step=0.2)
     wait_for(lambda: stack.heartbeat() is not None, 30, "the discovery worker's heartbeat")
     return stack
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False

@@ -11,18 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.remediator.test_checks import SEED_MISSING
 from tests.services import Service, wait_for
 from tests.stack.platform import Stack, start_stack
 
 pytestmark = pytest.mark.slow
-SEED_MISSING = {
-    "/discovery/test",
-    "/discovery/strategy-validation",
-    "/discovery/calibration/status",
-    "/discovery/direct",
-    "/squeeze/alerts",
-    "/trades/portfolio",
-}
 
 
 @pytest.fixture

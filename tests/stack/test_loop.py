@@ -24,7 +24,9 @@ from tests.services import wait_for
 from tests.stack import loop
 from tests.stack.platform import ServiceGroup, Stack, start_stack
 
-pytestmark = pytest.mark.slow
+# The scenarios run at once, so the first test also waits for every stack to start and each
+# waits for its own scenario's minutes (the quiet one: 5).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 QUIET_SECONDS = 300.0  # 2.5 production hours at 30x
 
 
@@ -59,7 +61,10 @@ SCENARIOS: dict[str, Scenario] = {
     "inhibition": Scenario(
         [("api_errors", {"ratio": 1})], {"commands": {"EMERGENCY_RESTART": {"dry_run": True}}}
     ),
-    "outage": Scenario([("provider_down", {"provider": "polygon"}), ("database_down", {})]),
+    "provider": Scenario([("provider_down", {"provider": "polygon"})]),
+    "database": Scenario([("database_down", {}), ("provider_down", {"provider": "alpaca"})]),
+    # Beyond the exporter's discovery probe timeout (90 s): probes time out.
+    "slow_api": Scenario([("api_latency", {"seconds": 95})]),
     "healthy": Scenario([]),
 }
 
@@ -83,6 +88,8 @@ def _launch(name: str, scenario: Scenario, root: Path) -> None:
             path.write_text(yaml.safe_dump(_overlay(config, scenario.remediator)))
 
         stack = start_stack(services, root / name, tweak=tweak)
+        # Faults hit a running platform: once the exporter has seen it healthy.
+        wait_for(lambda: loop.settled(stack), 120, "the stack to settle", step=1)
         scenario.started = time.time()
         for fault, options in scenario.faults:
             stack.set_fault(fault, **options)
@@ -165,30 +172,86 @@ def test_high_error_rate_inhibits_the_other_decision_rules(
     assert "RemediationNotEffective" not in names
 
 
-def test_an_outage_pages_people_and_opens_no_loop(scenarios: dict[str, Scenario]) -> None:
-    stack = scenarios["outage"].up()
-    wait_for(lambda: {"PlatformComponentDown"} <= {n for _, n, _ in loop.paged(stack)}, 120,
-             "people to be paged about the outage", step=2)  # fmt: skip
-    wait_for(lambda: loop.active(stack, "DiscoverySystemFailure") == "firing", 300,
-             "DiscoverySystemFailure to fire during the outage", step=2)  # fmt: skip
-    alerts = loop.alertmanager_alerts(stack, "DiscoverySystemFailure")
-    assert alerts
-    assert all(a["status"]["inhibitedBy"] for a in alerts)
-    # The data rule runs its command once: it names the provider and escalates.
+def _paged_components(stack: Stack) -> set[str]:
+    """The components of the PlatformComponentDown alerts that paged people."""
+    _, body = stack.call("sandbox", "GET", "/admin/inbox")
+    return {
+        alert["labels"].get("component", "")
+        for note in body["notifications"]
+        for alert in note["notification"]["alerts"]
+        if alert["labels"]["alertname"] == "PlatformComponentDown"
+        and note["receiver"] == "people-page"
+    }
+
+
+def test_a_provider_outage_pages_people_escalates_once_and_opens_no_loop(
+    scenarios: dict[str, Scenario],
+) -> None:
+    stack = scenarios["provider"].up()
+    wait_for(lambda: "polygon" in _paged_components(stack), 120,
+             "people to be paged about the provider", step=2)  # fmt: skip
+    # The data rule runs its command once: it stops at the outage, names it and escalates.
     record: dict[str, Any] = {}
 
     def escalated() -> bool:
         record.update(_final_alert_execution(stack, "INTEGRATE_REAL_DATA") or {})
         return bool(record)
 
-    wait_for(escalated, 420, "INTEGRATE_REAL_DATA to run and escalate", step=2)
+    wait_for(escalated, 600, "INTEGRATE_REAL_DATA to run and escalate", step=2)
+    assert record["status"] == "succeeded"
     assert record["verified"] is False
     assert "polygon" in record["verification"]["reason"]
+    assert [s["name"] for s in record["steps"]] == ["check providers", "verify"]
     wait_for(lambda: "AmcRemediationNotVerified" in {n for _, n, _ in loop.paged(stack)}, 120,
              "people to hear that remediation did not cure it", step=2)  # fmt: skip
-    restarts = [e for e in loop.executions(stack) if e["command"] != "INTEGRATE_REAL_DATA"]
-    assert restarts == []
-    assert len(loop.executions(stack, "INTEGRATE_REAL_DATA")) == 1
+    # Alertmanager sends the firing alert again (repeat_interval): no second run.
+    wait_for(lambda: any(d["reason"] == "duplicate"
+                         for d in loop.decisions(stack, "DataIntegrityCompromised")),
+             300, "Alertmanager to repeat the alert", step=2)  # fmt: skip
+    commands = [e["command"] for e in loop.executions(stack)]
+    assert commands.count("INTEGRATE_REAL_DATA") == 1
+    # Only the data and quality rules ran (each at most once, unverified): no restart.
+    assert set(commands) <= {"INTEGRATE_REAL_DATA", "VALIDATE_ALGORITHMS"}, commands
+    assert len(commands) == len(set(commands))
+    assert all(e["verified"] is False for e in loop.executions(stack))
+
+
+def test_a_database_outage_inhibits_the_restart_rules(scenarios: dict[str, Scenario]) -> None:
+    stack = scenarios["database"].up()
+    wait_for(lambda: {"database", "alpaca"} <= _paged_components(stack), 120,
+             "people to be paged about both outages", step=2)  # fmt: skip
+    wait_for(lambda: loop.active(stack, "DiscoverySystemFailure") == "firing", 420,
+             "DiscoverySystemFailure to fire during the outage", step=2)  # fmt: skip
+
+    def inhibited() -> bool:
+        alerts = loop.alertmanager_alerts(stack, "DiscoverySystemFailure")
+        return bool(alerts) and all(a["status"]["inhibitedBy"] for a in alerts)
+
+    wait_for(inhibited, 60, "Alertmanager to inhibit DiscoverySystemFailure", step=1)
+    assert loop.decisions(stack, "DiscoverySystemFailure") == []
+    assert "DiscoverySystemFailure" not in {n for _, n, _ in loop.paged(stack)}
+    assert loop.executions(stack) == []  # nothing restarts the platform
+
+
+def test_a_hung_discovery_route_fires_discovery_system_failure_and_pages_people(
+    scenarios: dict[str, Scenario],
+) -> None:
+    stack = scenarios["slow_api"].up()
+    record: dict[str, Any] = {}
+
+    def ran() -> bool:
+        record.update(_final_alert_execution(stack, "RESTART_DISCOVERY_SYSTEM") or {})
+        return bool(record)
+
+    wait_for(ran, 600, "DiscoverySystemFailure to run RESTART_DISCOVERY_SYSTEM", step=2)
+    # Restarting workers cannot cure the API process: its call to the slow route fails.
+    assert record["status"] == "failed", record
+    assert "/discovery/trigger" in record["error"]
+    wait_for(lambda: "AmcRemediationFailing" in {n for _, n, _ in loop.paged(stack)}, 120,
+             "people to hear that remediation failed", step=2)  # fmt: skip
+    assert "DiscoverySystemFailure" in {n for _, n, _ in loop.paged(stack)}
+    assert len(loop.executions(stack)) == 1  # once: the episode is not run again
+    assert stack.faults()["api_latency"]["active"] is True
 
 
 def test_a_healthy_stack_has_no_decision_rule_pending(scenarios: dict[str, Scenario]) -> None:
