@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from exporter.integrity import check
 from exporter.platform import DiscoveryPayload
 from exporter.snapshot import Snapshot
+from exporter.timestamps import epoch_seconds
 from remediator import actuators
 from remediator.commands import cache, queue, workers
 from remediator.commands.base import Command, Context, Verification, wait_until
@@ -83,12 +83,9 @@ def _job_summary(ctx: Context, client: PlatformApi, job_id: str) -> dict[str, An
 
 
 def _seconds_between(start: Any, end: Any) -> float | None:
-    """Seconds between two ISO times of a job report; None when either is missing."""
-    try:
-        a, b = datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))
-    except ValueError:
-        return None
-    return round((b - a).total_seconds(), 3)
+    """Seconds between two times of a job report; None when either is missing."""
+    a, b = epoch_seconds(start), epoch_seconds(end)
+    return None if a is None or b is None else round(b - a, 3)
 
 
 def _release_lock(ctx: Context) -> dict[str, Any]:

@@ -10,7 +10,7 @@ a hung one: RESTART_RQ_WORKERS is the cure for that.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -20,6 +20,7 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import StartedJobRegistry
 
 from exporter.config import DiscoveryConfig
+from exporter.timestamps import epoch_seconds
 from remediator.commands.base import Command, Context, Verification
 from remediator.commands.view import exporter_config
 
@@ -32,9 +33,9 @@ return 0
 
 
 def _age(when: datetime | None, now: float) -> float | None:
-    if when is None:
-        return None
-    return now - (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    """Seconds since one of RQ's (naive UTC) datetimes; None when absent."""
+    at = epoch_seconds(when)
+    return None if at is None else now - at
 
 
 def live_workers(conn: redis.Redis, queue: Queue, now: float) -> set[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import UTC
 from typing import Any
 
 import redis
@@ -25,6 +24,7 @@ from rq.worker import BaseWorker
 
 from exporter.config import ExporterConfig
 from exporter.status import DEAD_HEARTBEATS
+from exporter.timestamps import epoch_seconds
 from remediator import actuators
 from remediator.commands.base import Command, Context, Verification, wait_until
 from remediator.commands.view import exporter_config
@@ -38,19 +38,13 @@ def _workers(conn: redis.Redis, platform: ExporterConfig) -> list[BaseWorker]:
 
 
 def _born_after(worker: BaseWorker, since: float) -> bool:
-    born = worker.birth_date
-    if born is None:
-        return False
-    return (born if born.tzinfo else born.replace(tzinfo=UTC)).timestamp() >= since
+    born = epoch_seconds(worker.birth_date)
+    return born is not None and born >= since
 
 
 def heartbeat_at(conn: redis.Redis, platform: ExporterConfig) -> float | None:
     """The platform's discovery worker heartbeat (epoch seconds), None when absent."""
-    raw = conn.get(platform.discovery.heartbeat_key)
-    try:
-        return None if raw is None else float(raw)
-    except ValueError:
-        return None
+    return epoch_seconds(conn.get(platform.discovery.heartbeat_key))
 
 
 def stop(conn: redis.Redis, ctx: Context, platform: ExporterConfig) -> dict[str, Any]:
