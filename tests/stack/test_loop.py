@@ -11,102 +11,19 @@ not the sum. The real Prometheus, Alertmanager, supervisord, Redis and RQ worker
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.services import wait_for
 from tests.stack import loop
-from tests.stack.platform import ServiceGroup, Stack, start_stack
+from tests.stack.platform import Stack
+from tests.stack.scenarios import RULE_FAULTS, Scenario
 
 # The scenarios run at once, so the first test also waits for every stack to start and each
 # waits for its own scenario's minutes (the quiet one: 5).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 QUIET_SECONDS = 300.0  # 2.5 production hours at 30x
-
-
-@dataclass
-class Scenario:
-    """One stack, the faults put into it once it runs, and when."""
-
-    faults: list[tuple[str, dict[str, Any]]]
-    remediator: dict[str, Any] = field(default_factory=dict)  # merged into its config
-    stack: Stack | None = None
-    services: ServiceGroup | None = None
-    started: float = 0.0
-    error: BaseException | None = None
-
-    def up(self) -> Stack:
-        if self.error is not None:
-            raise self.error
-        assert self.stack is not None
-        return self.stack
-
-
-RULE_FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "HighErrorRate": ("api_errors", {"ratio": 1}),
-    "DiscoverySystemFailure": ("worker_wedged", {}),
-    "AlgorithmQualityDegraded": ("low_quality", {}),
-    "DataIntegrityCompromised": ("mock_data", {"kind": "demo"}),
-}
-SCENARIOS: dict[str, Scenario] = {
-    **{rule: Scenario([fault]) for rule, fault in RULE_FAULTS.items()},
-    # EMERGENCY_RESTART only pretends (dry-run), so HighErrorRate keeps firing and the
-    # rules it inhibits fire too.
-    "inhibition": Scenario(
-        [("api_errors", {"ratio": 1})], {"commands": {"EMERGENCY_RESTART": {"dry_run": True}}}
-    ),
-    "provider": Scenario([("provider_down", {"provider": "polygon"})]),
-    "database": Scenario([("database_down", {}), ("provider_down", {"provider": "alpaca"})]),
-    # Beyond the exporter's discovery probe timeout (90 s): probes time out.
-    "slow_api": Scenario([("api_latency", {"seconds": 95})]),
-    "healthy": Scenario([]),
-}
-
-
-def _overlay(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        both = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = _overlay(base[key], value) if both else value
-    return merged
-
-
-def _launch(name: str, scenario: Scenario, root: Path) -> None:
-    services = ServiceGroup(root / name)
-    scenario.services = services
-    try:
-
-        def tweak(run_dir: Path) -> None:
-            path = run_dir / "remediator.yml"
-            config = yaml.safe_load(path.read_text())
-            path.write_text(yaml.safe_dump(_overlay(config, scenario.remediator)))
-
-        stack = start_stack(services, root / name, tweak=tweak)
-        # Faults hit a running platform: once the exporter has seen it healthy.
-        wait_for(lambda: loop.settled(stack), 120, "the stack to settle", step=1)
-        scenario.started = time.time()
-        for fault, options in scenario.faults:
-            stack.set_fault(fault, **options)
-        scenario.stack = stack
-    except BaseException as exc:
-        scenario.error = exc
-
-
-@pytest.fixture(scope="module")
-def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Scenario]]:
-    root = tmp_path_factory.mktemp("loop")
-    with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
-        list(pool.map(lambda item: _launch(item[0], item[1], root), SCENARIOS.items()))
-    yield SCENARIOS
-    for scenario in SCENARIOS.values():
-        if scenario.services is not None:
-            scenario.services.stop()
 
 
 def _final_alert_execution(stack: Stack, command: str) -> dict[str, Any] | None:
