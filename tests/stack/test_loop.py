@@ -3,9 +3,10 @@ decision rule, its sandbox fault goes pending, fires, reaches the remediator, ru
 command once and is cured by it, and the alert resolves; inhibitions hold; an outage pages
 people and opens no loop; a healthy stack stays quiet.
 
-Every scenario has a stack of its own, and all of them run at once (started by one fixture,
-faults injected as soon as each is up), so the module takes as long as its longest scenario,
-not the sum. The real Prometheus, Alertmanager, supervisord, Redis and RQ workers run in each.
+Every scenario has a stack of its own (``tests/stack/scenarios.py``), and all of them run at
+once, launched when collection ends (``tests/stack/conftest.py``) with faults injected as soon
+as each has settled, so the scenarios' minutes pass while the rest of the suite runs. The real
+Prometheus, Alertmanager, supervisord, Redis and RQ workers run in each.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tests.stack import loop
 from tests.stack.platform import Stack
 from tests.stack.scenarios import RULE_FAULTS, Scenario
 
-# The scenarios run at once, so the first test also waits for every stack to start and each
-# waits for its own scenario's minutes (the quiet one: 5).
+# The first test to read the stacks waits for all of them to start; each test waits for its
+# own scenario's minutes (the quiet one: 5).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 QUIET_SECONDS = 300.0  # 2.5 production hours at 30x
 
