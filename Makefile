@@ -1,5 +1,5 @@
 # Shortcuts for the README's two commands (which need no make themselves).
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench dashboards clean
 
 setup:
 	scripts/setup.sh
@@ -15,6 +15,10 @@ bench: setup
 	.venv/bin/python -m bench.scrape
 	.venv/bin/python -m bench.webhook
 	.venv/bin/python -m bench.loop
+
+# The dashboards' JSON from their code (grafana/README.md); commit the result.
+dashboards: setup
+	.venv/bin/python -m grafana.generate
 
 clean:
 	rm -rf .run .mypy_cache .pytest_cache .ruff_cache

@@ -38,6 +38,7 @@ class StackSettings:
     remediator_port: int = 9865
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
+    grafana_port: int = 3000
     time_scale: float = 30.0
 
     @property

@@ -10,6 +10,7 @@ depends on another's readiness copes by itself (Prometheus: ``render.hold_first_
 from __future__ import annotations
 
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,30 @@ def programs(s: StackSettings) -> list[Program]:
         ),
         Program("alertmanager", alertmanager, 70),
         Program("prometheus", prometheus, 80),
+        *grafana(s),
     ]
+
+
+def grafana(s: StackSettings) -> list[Program]:
+    """Grafana with the project's provisioning (``grafana/``), when a ``grafana-server``
+    binary is on PATH; none otherwise. Its provisioning files read the Prometheus URL and the
+    dashboards' folder from the environment, which ``env`` sets."""
+    server = shutil.which("grafana-server")
+    if server is None:
+        return []
+    home = Path(server).resolve().parent.parent
+    home = home if (home / "public").is_dir() else Path("/usr/share/grafana")
+    run = s.run_dir
+    argv = [binary("env"), f"AMC_PROMETHEUS_URL={s.url(s.prometheus_port)}",
+            f"AMC_GRAFANA_DASHBOARDS={render.project_file('grafana', 'dashboards')}",
+            server, f"--homepath={home}",
+            f"cfg:default.paths.provisioning={render.project_file('grafana', 'provisioning')}",
+            f"cfg:default.paths.data={run}/grafana-data", f"cfg:default.paths.logs={run}/logs",
+            "cfg:default.server.http_addr=127.0.0.1",
+            f"cfg:default.server.http_port={s.grafana_port}",
+            "cfg:default.auth.anonymous.enabled=true",
+            "cfg:default.auth.anonymous.org_role=Viewer"]  # fmt: skip
+    return [Program("grafana", argv, 90)]
 
 
 def write_stack(s: StackSettings) -> Path:
@@ -93,6 +117,7 @@ def banner(s: StackSettings) -> list[str]:
         f"  remediator    {remediator}  (token file: {run / TOKEN_FILE})",
         f"  prometheus    {s.url(s.prometheus_port)}",
         f"  alertmanager  {s.url(s.alertmanager_port)}",
+        *([f"  grafana       {s.url(s.grafana_port)}"] if grafana(s) else []),
         f"  control       {binary('supervisorctl')} -c {shlex.quote(str(s.conf_path))} status",
         "from a shell (amc-remediator run|report|check-config, amc-sandbox fault):",
         f"  export {CONFIG_ENV}={shlex.quote(str(run / REMEDIATOR_CONFIG))}",

@@ -1,0 +1,271 @@
+"""``amc-automation``: what the agent is doing about it: the decision rules, the remediator's
+decisions and executions, and whether they cured the platform."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard
+
+from grafana.panels import (
+    DECISION_RULES_RE,
+    AnyPanel,
+    Look,
+    Query,
+    annotation,
+    build,
+    graph,
+    rate,
+    sel,
+    single,
+    timeline,
+)
+
+UID = "amc-automation"
+RULE_STATES = {0: ("inactive", "green"), 1: ("pending", "yellow"), 2: ("firing", "red")}
+OPEN_CLOSED = {0: ("closed", "green"), 1: ("open", "red")}
+DECISION_ALERTS = f'ALERTS{{alertname=~"{DECISION_RULES_RE}"'
+# Every decision rule has a row, inactive ones too: amc:decision_rule_for:seconds names each.
+RULE_STATE = (
+    f'max by (alertname) ({DECISION_ALERTS}, alertstate="firing"}} * 2 '
+    f'or {DECISION_ALERTS}, alertstate="pending"}} '
+    "or amc:decision_rule_for:seconds * 0)"
+)
+# Executions are kept in Redis and every remediator replica reports the same cluster-wide
+# counts: max, not sum, across replicas.
+EXECUTIONS = "max by (command, outcome) (" + rate("amc_remediator_executions_total") + ") * 60"
+
+
+def _mean(name: str, by: str, how: str = "sum") -> str:
+    """Mean observation of a histogram over the dashboard's range, per ``by``."""
+    total, count = (
+        f"{how} by ({by}) (increase({sel(name + suffix)}[$__range]))"
+        for suffix in ("_sum", "_count")
+    )
+    return f"{total} / ({count} > 0)"
+
+
+def rules_row() -> list[AnyPanel]:
+    return [
+        timeline(
+            Look(
+                "Decision rules",
+                "The four decision rules: inactive, pending (the "
+                "condition holds, waiting out the rule's for:) or firing (sent to the "
+                "remediator).",
+                "none",
+                12,
+                7,
+                queries=[Query(RULE_STATE, "{{alertname}}")],
+            ),
+            RULE_STATES,
+        ),
+        graph(
+            Look(
+                "Time to trigger",
+                "For each pending decision rule, the seconds left before "
+                "it fires and the remediator acts.",
+                "s",
+                12,
+                7,
+                queries=[Query("amc:decision_rule_time_to_trigger:seconds", "{{alertname}}")],
+            ),
+            minimum=0,
+        ),
+        graph(
+            Look(
+                "Alerts by state",
+                "Alerts pending and firing in Prometheus, by severity (the Watchdog left out).",
+                "short",
+                24,
+                6,
+                queries=[
+                    Query(
+                        'count by (alertstate, severity) (ALERTS{alertname!="Watchdog"})',
+                        "{{alertstate}} {{severity}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+    ]
+
+
+def executions_row() -> list[AnyPanel]:
+    return [
+        graph(
+            Look(
+                "Decisions",
+                "The remediator's decisions per minute by command and reason "
+                "(enqueued, cooldown, circuit open, duplicate, dry run...).",
+                "opm",
+                12,
+                queries=[
+                    Query(
+                        "sum by (command, decision) ("
+                        + rate("amc_remediator_decisions_total")
+                        + ") * 60",
+                        "{{command}} {{decision}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+        graph(
+            Look(
+                "Executions by command and outcome",
+                "Finished executions per minute by "
+                "command and outcome (succeeded, failed, timed_out, cancelled).",
+                "opm",
+                12,
+                queries=[Query(EXECUTIONS, "{{command}} {{outcome}}")],
+            ),
+            minimum=0,
+        ),
+        graph(
+            Look(
+                "Execution duration",
+                "95th percentile of the duration of finished executions, by command.",
+                "s",
+                12,
+                queries=[
+                    Query(
+                        "histogram_quantile(0.95, max by (command, le) ("
+                        + rate("amc_remediator_execution_duration_seconds_bucket")
+                        + "))",
+                        "p95 {{command}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+        graph(
+            Look(
+                "Unverified executions",
+                "Alert-triggered executions per minute that ran to "
+                "the end without curing the problem (escalated to people).",
+                "opm",
+                12,
+                queries=[
+                    Query(
+                        "max by (command) (" + rate("amc_remediator_unverified_total") + ") * 60",
+                        "{{command}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+    ]
+
+
+def outcomes_row() -> list[AnyPanel]:
+    return [
+        single(
+            Look(
+                "MTTR",
+                "Mean time from an alert's start to its resolution, per alert, "
+                "over the dashboard's time range.",
+                "s",
+                8,
+                6,
+                queries=[
+                    Query(
+                        _mean("amc_remediator_alert_resolution_seconds", "alertname"),
+                        "{{alertname}}",
+                        instant=True,
+                    )
+                ],
+            )
+        ),
+        single(
+            Look(
+                "Time to remediate",
+                "Mean time from an alert's start to its successful "
+                "remediation, per command, over the dashboard's time range.",
+                "s",
+                8,
+                6,
+                queries=[
+                    Query(
+                        _mean("amc_remediator_time_to_remediate_seconds", "command", "max"),
+                        "{{command}}",
+                        instant=True,
+                    )
+                ],
+            )
+        ),
+        single(
+            Look(
+                "Executions in range",
+                "Finished executions over the dashboard's time range, by outcome.",
+                "short",
+                8,
+                6,
+                queries=[
+                    Query(
+                        "sum by (outcome) (max by (command, outcome) (increase("
+                        + sel("amc_remediator_executions_total")
+                        + "[$__range])))",
+                        "{{outcome}}",
+                        instant=True,
+                    )
+                ],
+            )
+        ),
+        timeline(
+            Look(
+                "Circuits",
+                "Each command's circuit: open after too many executions in "
+                "its window (AmcRemediationCircuitOpen), the command is then refused.",
+                "none",
+                12,
+                7,
+                queries=[
+                    Query(
+                        "max by (command) (" + sel("amc_remediator_circuit_open") + ")",
+                        "{{command}}",
+                    )
+                ],
+            ),
+            OPEN_CLOSED,
+        ),
+        graph(
+            Look(
+                "Remediation queue depth",
+                "Jobs waiting in each priority queue of the remediator.",
+                "short",
+                12,
+                7,
+                queries=[
+                    Query(
+                        "max by (priority) (" + sel("amc_remediator_queue_depth") + ")",
+                        "{{priority}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+    ]
+
+
+def dashboard_model() -> dashboard.Dashboard:
+    """The automation dashboard."""
+    return build(
+        UID,
+        "AMC automation",
+        "What the agent does about the platform: decision rules pending and firing, the "
+        "remediator's decisions and executions, MTTR and circuits.",
+        [
+            ("Decision rules: pending, firing, time to trigger", rules_row()),
+            ("Remediation: decisions and executions", executions_row()),
+            ("Outcomes: MTTR, time to remediate, circuits", outcomes_row()),
+        ],
+        annotations=[
+            annotation("Executions", EXECUTIONS + " > 0", "{{command}}", "{{outcome}}", "blue"),
+            annotation(
+                "Decision rules firing",
+                DECISION_ALERTS + ', alertstate="firing"}',
+                "{{alertname}}",
+                "{{instance}}",
+                "red",
+            ),
+        ],
+    )
