@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from remediator.errors import PayloadError
 
 # Alertmanager fingerprints are 16 hex digits; anything else is refused rather than
 # ever used in a Redis key or a job id.
 FINGERPRINT_PATTERN = r"^[0-9A-Za-z]{1,64}$"
+
+
+def _utc_when_naive(value: datetime) -> datetime:
+    """Alertmanager writes RFC 3339 times with a zone; a time without one is read as UTC, so
+    that one sender's sloppy clock cannot make two times of an alert incomparable."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc_when_naive)]
 
 
 class Payload(BaseModel):
@@ -28,8 +37,8 @@ class Alert(Payload):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: Timestamp = Field(alias="startsAt")
+    ends_at: Timestamp | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(pattern=FINGERPRINT_PATTERN)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic_core import from_json
 
 from remediator import audit, report
 from remediator.alerts import parse_message
@@ -84,22 +85,38 @@ async def list_commands(request: web.Request) -> web.Response:
     return web.json_response({"commands": out})
 
 
+MAX_PARAM_INT = 2**53
+MIN_PARAM_INT = -MAX_PARAM_INT
+"""Integers a JSON number holds exactly; anything larger is refused, never stored."""
+
+
+def _json_body(body: bytes) -> Any:
+    """A request body as JSON: UTF-8, standard numbers only (no NaN or Infinity), nesting
+    bounded by the parser (pydantic-core's, in Rust: a deep body is an error, not a
+    RecursionError). Every failure is a 400 naming the body."""
+    try:
+        return from_json(body, allow_inf_nan=False, cache_strings=False)
+    except ValueError as exc:
+        raise PayloadError("body", f"invalid JSON: {exc}") from None
+
+
 async def run_command(request: web.Request) -> web.Response:
     """An operator's manual run: 202 with the execution id (200 ``dry_run`` under dry-run)."""
     name = request.match_info["name"]
     params: dict[str, Any] = {}
     body = await request.read()
     if body.strip():
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise PayloadError("body", f"invalid JSON: {exc}") from None
+        data = _json_body(body)
         if not isinstance(data, dict) or not isinstance(data.get("params", {}), dict):
             raise PayloadError("params", "must be an object of parameters")
         params = data.get("params", {})
-        bad = [k for k, v in params.items() if not isinstance(v, str | int | float | bool)]
-        if bad:
-            raise PayloadError(f"params.{bad[0]}", "must be a string, number or boolean")
+        for key, value in params.items():
+            if not isinstance(value, str | int | float | bool):
+                raise PayloadError(f"params.{key}", "must be a string, number or boolean")
+            if isinstance(value, int) and not MIN_PARAM_INT <= value <= MAX_PARAM_INT:
+                raise PayloadError(f"params.{key}", "integer out of range")
+            if isinstance(value, float) and not math.isfinite(value):  # 1e400 reads as inf
+                raise PayloadError(f"params.{key}", "must be a finite number")
     store = request.app[STORE]
     execution_id = await blocking(request, submit, store, name, params, "manual")
     if store.config.effective(name).dry_run:  # recorded, not queued: nothing to accept
@@ -111,8 +128,10 @@ async def run_command(request: web.Request) -> web.Response:
 
 def _limit(request: web.Request, default: int = 50, most: int = 1000) -> int:
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise PayloadError("limit", f"must be an integer from 1 to {most}", raw)
+    # ASCII digits only (str.isdigit also takes "²" and other digits int() refuses), and few
+    # of them: the value is echoed in the error, so it is cut short there too.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= most):
+        raise PayloadError("limit", f"must be an integer from 1 to {most}", raw[:20])
     return int(raw)
 
 

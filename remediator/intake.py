@@ -147,7 +147,7 @@ class Intake:
         first, episode = await self.claims.close_episode(alert, self.clock())
         seconds = alert.resolution_seconds()
         if first and seconds is not None:
-            self.metrics.alert_resolution.labels(alert.alertname).observe(seconds)
+            self.metrics.resolved(alert.alertname, seconds)
         detail = "resolved" if first else "resolution already recorded"
         return Decision(Reason.RESOLVED, episode.get("command"), detail)
 

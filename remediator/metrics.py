@@ -42,10 +42,16 @@ _HISTOGRAMS = {
 }
 
 
+OTHER_ALERT = "other"
+"""The ``alertname`` label of alerts the configuration does not map: the webhook is open to
+whoever can reach it, so its series are bounded by the configuration, not by the payloads."""
+
+
 class IntakeMetrics:
     """What one serve process observes at its webhook."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, alertnames: Iterable[str] = ()) -> None:
+        self.alertnames = frozenset(alertnames)
         self.alerts_received = Counter(
             PREFIX + "alerts_received_total",
             "Alerts received at the webhook, by alertname and status.",
@@ -74,9 +80,17 @@ class IntakeMetrics:
         # labels() validates and looks up on every call; the webhook counts two per alert
         self._children: dict[tuple[str, str, str], Any] = {}
 
+    def label(self, alertname: str) -> str:
+        """The ``alertname`` label value: the name when configured, else ``other``."""
+        return alertname if alertname in self.alertnames else OTHER_ALERT
+
     def received(self, alertname: str, status: str) -> None:
         """Count one alert received."""
-        self._child(self.alerts_received, "r", alertname, status).inc()
+        self._child(self.alerts_received, "r", self.label(alertname), status).inc()
+
+    def resolved(self, alertname: str, seconds: float) -> None:
+        """Observe how long a resolved alert fired."""
+        self.alert_resolution.labels(self.label(alertname)).observe(seconds)
 
     def decided(self, command: str, reason: str) -> None:
         """Count one decision."""

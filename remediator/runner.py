@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from rq import Retry, get_current_job
@@ -29,6 +30,32 @@ LOCK_POLL_MAX_SECONDS = 2.0
 LOCK_RETRY_INTERVALS = (1, 2, 4, 8, 15)
 # The lock outlives the hard kill of its holder's work horse by this much.
 LOCK_MARGIN_SECONDS = 10
+# Before its command starts, an attempt waits this long at most for a Redis that pauses or
+# restarts (RDB fork, failover, SIGSTOP), trying again with these delays.
+REDIS_PATIENCE_SECONDS = 30.0
+REDIS_PATIENCE_DELAYS = (0.25, 0.5, 1.0, 2.0)
+
+T = TypeVar("T")
+
+
+def patiently(fn: Callable[[], T], doing: str, seconds: float = REDIS_PATIENCE_SECONDS) -> T:
+    """``fn()``, again while Redis does not answer, for ``seconds`` at most.
+
+    For the Redis work of an attempt before its command starts: nothing has happened yet, so
+    waiting is safe, while failing would end the episode's one execution without running it
+    (the alert's repeats are duplicates of it). ``fn`` must be safe to repeat.
+    """
+    deadline = time.monotonic() + seconds
+    for tries in itertools.count():
+        try:
+            return fn()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            delay = REDIS_PATIENCE_DELAYS[min(tries, len(REDIS_PATIENCE_DELAYS) - 1)]
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis did not answer while %s (%s); again in %gs", doing, exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -74,7 +101,9 @@ def run_job(execution_id: str) -> str | Retry:
     Raises to let RQ retry a failed attempt.
     """
     runtime = installed()
-    record = runtime.store.get_execution(execution_id)
+    record = patiently(
+        lambda: runtime.store.get_execution(execution_id), "reading the execution record"
+    )
     if record is None:
         raise NotFound(f"execution {execution_id} has no record")
     if record.final:
@@ -148,7 +177,7 @@ class Attempt:
         record.next_attempt_at = None
         record.error = None
         record.waiting_since = record.waiting_for = None
-        self.store.start_execution(record, now)
+        patiently(lambda: self.store.start_execution(record, now), "starting the attempt")
 
     def _save(self, record: Execution) -> None:
         pipe = self.store.conn.pipeline()
@@ -162,7 +191,11 @@ class Attempt:
         token = lock_token(self.record.id, self.record.attempts + 1)
         ttl = self.runtime.config.kill_after(self.record.command) + LOCK_MARGIN_SECONDS
         deadline = time.monotonic() + self._poll_seconds()
-        while not self.store.acquire_lock(token, ttl):
+
+        def acquire() -> bool:  # a SET that timed out may have been applied: then it is ours
+            return self.store.acquire_lock(token, ttl) or self.store.lock_holder() == token
+
+        while not patiently(acquire, "taking the lock"):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(LOCK_POLL_SECONDS)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvloop
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +33,11 @@ from remediator.store import Store, connect
 log = logging.getLogger(__name__)
 
 LOG_FLUSH_SECONDS = 0.5
+REQUEST_HEAD_SECONDS = 15.0
+"""How long a connection may take to send a request's headers (and how long it may idle
+between requests): aiohttp's keep-alive timer also runs from the connection's start and
+closes one whose request has not arrived whole, so slow senders do not hold sockets."""
+HTTP_LOG = logging.getLogger("remediator.http")
 PUBLIC = frozenset({"/metrics", "/healthz", "/readyz"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATUS: list[tuple[type[RemediatorError], int, str]] = [
@@ -46,9 +52,37 @@ def _error(status: int, error: str, detail: object) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
 
 
-def guard(token: str) -> Middleware:
+class _NoRequestText(logging.Filter):
+    """aiohttp logs a request it cannot parse at ERROR with the offending line, which can be
+    the Authorization header: log the kind of error only, as the warning it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and exc.code < 500:
+            record.msg, record.args = "malformed HTTP request refused: %s", (type(exc).__name__,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+HTTP_LOG.addFilter(_NoRequestText())
+
+
+def _refuse(status: int, error: str, detail: str) -> web.Response:
+    """An error reply that also closes the connection: the request's body, if any, is never
+    read (nor waited for, nor drained)."""
+    response = _error(status, error, detail)
+    response.force_close()
+    return response
+
+
+def guard(token: str, max_body_bytes: int) -> Middleware:
     """The one middleware: the bearer token on every route but /metrics, /healthz and
     /readyz, then domain errors as JSON ``{"error", "detail"}`` with their status.
+
+    Before the token, what the headers alone refuse: a declared body over the size limit
+    (413, not waited for) and any ``Content-Encoding`` (415: Alertmanager sends plain JSON,
+    and the server does not decompress, so a compressed body costs nothing unread).
 
     One layer rather than two: it runs on every webhook.
     """
@@ -56,12 +90,19 @@ def guard(token: str) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > max_body_bytes:
+            detail = f"the body may have at most {max_body_bytes} bytes"
+            return _refuse(413, "request_entity_too_large", detail)
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            detail = "Content-Encoding is not supported: send the body uncompressed"
+            return _refuse(415, "unsupported_media_type", detail)
         if request.path not in PUBLIC:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             # aiohttp keeps bytes that are not UTF-8 as surrogates: compare them as bytes
             secret = given.encode(errors="surrogateescape")
             if scheme.lower() != "bearer" or not hmac.compare_digest(secret, expected):
-                response = _error(401, "unauthorized", "missing or invalid bearer token")
+                response = _refuse(401, "unauthorized", "missing or invalid bearer token")
                 response.headers["WWW-Authenticate"] = "Bearer"
                 return response
         try:
@@ -99,10 +140,15 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
     """The remediator's application; Redis and the thread pool live in cleanup_ctx."""
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[guard(token)])
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[guard(token, config.max_body_bytes)],
+        # Bodies are read as sent: a compressed one is refused (415) before it is inflated.
+        handler_args={"auto_decompress": False, "logger": HTTP_LOG},
+    )
     app[api.REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[api.TOKEN] = token
-    intake_metrics = IntakeMetrics(app[api.REGISTRY])
+    intake_metrics = IntakeMetrics(app[api.REGISTRY], config.alerts)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool_size = config.intake_threads + 4
@@ -159,5 +205,6 @@ def serve(config: RemediatorConfig, token: str) -> None:
         port=int(port),
         print=listening,
         access_log=None,
+        keepalive_timeout=REQUEST_HEAD_SECONDS,
         loop=uvloop.new_event_loop(),
     )

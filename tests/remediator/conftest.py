@@ -200,7 +200,8 @@ async def make_intake(clock: Clock) -> AsyncIterator[MakeIntake]:
         registry = CollectorRegistry()
         aconn = aioredis.Redis.from_url(store.config.redis_url)
         opened.append(aconn)
-        return Intake(store, Claims(aconn, store.config), IntakeMetrics(registry), clock), registry
+        metrics = IntakeMetrics(registry, store.config.alerts)
+        return Intake(store, Claims(aconn, store.config), metrics, clock), registry
 
     yield make
     for aconn in opened:

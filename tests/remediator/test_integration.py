@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -283,3 +284,54 @@ def test_serve_on_a_busy_port_exits_without_saying_it_listens(
     assert proc.returncode != 0
     assert "address already in use" in proc.stderr.lower()
     assert "remediator listening" not in proc.stderr
+
+
+def _send_raw(base: str, request: bytes, timeout: float = 10) -> bytes:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_a_malformed_authorization_header_never_reaches_the_log(
+    services: Services, tmp_path: Path, make_config_file: MakeConfigFile, redis_url: str
+) -> None:
+    """aiohttp refuses a header with an invalid byte or over its size limit, and logged the
+    offending line (the token) at ERROR."""
+    base = start_serve(services, make_config_file(), redis_url)
+    for header in (f"Bearer {TOKEN}\x7f".encode(), f"Bearer {TOKEN}".encode() + b"a" * 9000):
+        request = b"POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: " + header + b"\r\n\r\n"
+        assert _send_raw(base, request).startswith(b"HTTP/1.0 400")
+    log_path = next(tmp_path.glob("serve-*.log"))
+    wait_for(lambda: log_path.read_text().count("malformed HTTP request") == 2, 5,
+             "both refusals in the log")  # fmt: skip
+    text = log_path.read_text()
+    assert TOKEN not in text
+    refusals = [json.loads(line) for line in text.splitlines() if "malformed" in line]
+    assert {r["level"] for r in refusals} == {"warning"}
+
+
+def test_a_connection_that_sends_its_headers_slowly_is_closed(
+    services: Services, make_config_file: MakeConfigFile, redis_url: str
+) -> None:
+    base = start_serve(services, make_config_file(), redis_url)
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+        closed = None
+        for _ in range(60):  # one header line a second, never the blank line
+            try:
+                sock.sendall(b"X-Drip: 1\r\n")
+                if sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+                break
+            time.sleep(1)
+    assert closed, "the server kept a connection that never finished its headers"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,10 +17,11 @@ from remediator import audit, keys
 from remediator.config import RemediatorConfig
 from remediator.intake import submit
 from remediator.records import Status
+from remediator.runner import Runtime, install, run_job
 from remediator.store import Store
 from remediator.worker import RemediationWorker, build
 from tests.remediator.conftest import SilentPlatform, record_of, start_attempt
-from tests.services import free_port, wait_for
+from tests.services import RedisServer, free_port, wait_for
 
 
 def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
@@ -234,3 +238,29 @@ def test_execution_records_are_bounded(
     assert store.get_execution(ids[1]) is None
     assert len(redis.keys("amc:remediator:execution:*")) == 3
     assert 0 < redis.ttl(f"amc:remediator:execution:{ids[4]}") <= 7 * 86400
+
+
+def test_an_attempt_waits_out_a_redis_pause_instead_of_ending_unrun(
+    own_redis_server: RedisServer,
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+) -> None:
+    """Redis paused for 3 s (an RDB fork, a failover) as a work horse began: the read of the
+    record timed out and the execution ended failed, 0 attempts, never run, while the alert's
+    repeats were duplicates of it. Before its command starts an attempt waits instead."""
+    config = make_config(redis_url=own_redis_server.url, redis_timeout_seconds=0.5)
+    store = store_factory(config)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    install(Runtime(config=config, store=store))
+    assert own_redis_server.proc is not None
+    pid = own_redis_server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    resume = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
+    resume.start()
+    try:
+        assert run_job(execution_id) == "succeeded"
+    finally:
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+    record = record_of(store, execution_id)
+    assert (record.status, record.attempts, record.error) == (Status.SUCCEEDED, 1, None)
