@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -335,3 +337,66 @@ def test_a_connection_that_sends_its_headers_slowly_is_closed(
                 break
             time.sleep(1)
     assert closed, "the server kept a connection that never finished its headers"
+
+
+def _deliver(base: str, note: dict, deadline: float) -> list[dict]:
+    """Send one notification until it is answered 200, as Alertmanager retries."""
+    while True:
+        try:
+            status, body = call("POST", f"{base}/webhook", note)
+        except OSError:  # refused or reset while serve restarts
+            status, body = 0, None
+        if status == 200:
+            return list(body["decisions"])
+        assert status in (0, 503), (status, body)
+        assert time.monotonic() < deadline, "a notification was never accepted"
+        time.sleep(0.1)
+
+
+def test_a_stream_of_webhooks_loses_nothing_through_a_serve_crash_and_a_redis_pause(
+    services: Services, make_config_file: MakeConfigFile, own_redis_server: RedisServer
+) -> None:
+    """60 notifications, each retried until answered 200; serve is SIGKILLed and started
+    again after the 20th, Redis paused 3 s after the 40th. Every alert has exactly one
+    first decision, every enqueued episode exactly one execution."""
+    url = own_redis_server.url
+    names = {f"Stream{n}": "FLUSH_REDIS" for n in range(3)}
+    config = make_config_file(url, alerts=names, redis_timeout_seconds=1)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [script("amc-remediator"), "serve", "--config", str(config),
+            "--listen", f"127.0.0.1:{port}", "--redis-url", url]  # fmt: skip
+    serve = services(argv, ready_url=f"{base}/healthz", name="serve")
+    notes = [message(alert(f"Stream{n % 3}", fingerprint=f"{n:016x}")) for n in range(60)]
+    assert own_redis_server.proc is not None
+    redis_pid = own_redis_server.proc.pid
+    first: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    for n, note in enumerate(notes):
+        if n == 20:
+            serve.stop(signal.SIGKILL)
+            with ThreadPoolExecutor(1) as pool:  # start it again while the sender retries
+                again = pool.submit(serve.start)
+                decisions = _deliver(base, note, deadline)
+                again.result()
+        elif n == 40:
+            os.kill(redis_pid, signal.SIGSTOP)
+            threading.Timer(3.0, os.kill, (redis_pid, signal.SIGCONT)).start()
+            decisions = _deliver(base, note, deadline)
+        else:
+            decisions = _deliver(base, note, deadline)
+        (decision,) = decisions
+        first.setdefault(decision["fingerprint"], decision["decision"])
+    assert len(first) == 60
+    _, audit = call("GET", f"{base}/api/v1/audit?event=decision&limit=1000")
+    by_alert: dict[str, list[str]] = {}
+    for entry in audit["entries"]:
+        by_alert.setdefault(entry["fingerprint"], []).append(entry["reason"])
+    assert set(by_alert) == set(first)  # every alert decided and audited
+    for fingerprint, reasons in by_alert.items():
+        assert len([r for r in reasons if r != "duplicate"]) == 1, (fingerprint, reasons)
+    runs = executions(base)
+    episodes = [e["alert"]["fingerprint"] for e in runs]
+    assert len(episodes) == len(set(episodes))  # never two executions of one episode
+    enqueued = {f for f, reasons in by_alert.items() if "enqueued" in reasons}
+    assert set(episodes) == enqueued
