@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,8 @@ def test_two_clustered_alertmanagers_and_two_replicas_run_each_episode_once(
         services(argv, ready_url=f"{url}/-/ready", name=f"alertmanager{n}")
         managers.append(url)
     for url in managers:
-        wait_for(lambda url=url: _metric(url, "alertmanager_cluster_members") == 2, 30,
-                 "the two Alertmanagers to gossip")  # fmt: skip
+        members = partial(_metric, url, "alertmanager_cluster_members")
+        wait_for(lambda members=members: members() == 2, 30, "the two Alertmanagers to gossip")
 
     started = iso(datetime.now(UTC))
     alerts = [{"labels": {"alertname": name, "severity": "error"}, "startsAt": started}
