@@ -52,6 +52,10 @@ def _metric(url: str, name: str) -> float:
     )
 
 
+def _gossiping(url: str) -> bool:
+    return _metric(url, "alertmanager_cluster_members") == 2
+
+
 def test_two_clustered_alertmanagers_and_two_replicas_run_each_episode_once(
     services: Callable[..., Service],
     tmp_path: Path,
@@ -79,8 +83,7 @@ def test_two_clustered_alertmanagers_and_two_replicas_run_each_episode_once(
         services(argv, ready_url=f"{url}/-/ready", name=f"alertmanager{n}")
         managers.append(url)
     for url in managers:
-        members = partial(_metric, url, "alertmanager_cluster_members")
-        wait_for(lambda members=members: members() == 2, 30, "the two Alertmanagers to gossip")
+        wait_for(partial(_gossiping, url), 30, "the two Alertmanagers to gossip")
 
     started = iso(datetime.now(UTC))
     alerts = [{"labels": {"alertname": name, "severity": "error"}, "startsAt": started}
