@@ -9,7 +9,7 @@ from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis as redis_lib
@@ -28,9 +28,14 @@ from remediator.records import Execution, Status
 from remediator.runner import Runtime, install
 from remediator.server import create_app
 from remediator.store import Store, connect
-from tests.services import free_port
+from tests.services import RedisServer, free_port
+from tests.stack.platform import ServiceGroup
+
+if TYPE_CHECKING:
+    from tests.remediator.stack import Served
 
 TOKEN = "test-token-0123456789"
+SERVED_ALERTS = {"CacheStale": "FLUSH_REDIS", "HighErrorRate": "EMERGENCY_RESTART"}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -263,3 +268,30 @@ def silent_platform(silent_port: int) -> SilentPlatform:
         "redis_url": f"redis://127.0.0.1:{silent_port}/0",
         "redis_timeout_seconds": timeout,
     }
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One real ``serve`` for the module on a Redis of its own (no worker: nothing queued
+    ever runs); commands map from the alertnames of ``SERVED_ALERTS``."""
+    from tests.remediator.stack import Served, start_serve  # it imports this module
+
+    server = RedisServer()
+    server.start()
+    tmp = tmp_path_factory.mktemp("served")
+    services = ServiceGroup(tmp)
+    token = tmp / "token"
+    token.write_text(TOKEN + "\n")
+    config = tmp / "remediator.yml"
+    config.write_text(yaml.safe_dump({
+        "token": {"file": str(token)}, "max_body_bytes": 65536, "alerts": SERVED_ALERTS,
+        "platform": {"redis_url": server.url},
+    }))  # fmt: skip
+    base = start_serve(services, config, server.url)
+    conn = redis_lib.Redis.from_url(server.url)
+    try:
+        yield Served(base, conn, tmp)
+    finally:
+        conn.close()
+        services.stop()
+        server.cleanup()

@@ -5,10 +5,12 @@ Their config files come from the ``make_config_file`` fixture (conftest).
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,37 @@ def wait_final(base: str, execution_id: str, timeout: float = 30) -> dict[str, A
 
     wait_for(done, timeout, f"execution {execution_id} to finish", step=0.1)
     return seen
+
+
+@dataclass
+class Served:
+    """A real ``amc-remediator serve`` (no worker) of a module's tests, on its own Redis."""
+
+    base: str
+    redis: redis_lib.Redis
+    log_dir: Path
+
+    def log_lines(self) -> list[str]:
+        """Every line serve has written so far."""
+        return [line for path in sorted(self.log_dir.glob("serve-*.log"))
+                for line in path.read_text().splitlines()]  # fmt: skip
+
+
+def send_raw(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | Iterable[bytes] | None,
+    headers: dict[str, str],
+) -> tuple[int, bytes]:
+    """One request as given (no encoding of the path; a body of chunks is sent chunked when
+    the headers say so); the status and the body."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        chunked = headers.get("Transfer-Encoding") == "chunked"
+        conn.request(method, path, body=body, headers=headers, encode_chunked=chunked)
+        reply = conn.getresponse()
+        return reply.status, reply.read()
+    finally:
+        conn.close()
