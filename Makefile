@@ -15,6 +15,7 @@ bench: setup
 	.venv/bin/python -m bench.scrape
 	.venv/bin/python -m bench.webhook
 	.venv/bin/python -m bench.loop
+	.venv/bin/python -m bench.soak
 
 # The dashboards' JSON from their code (grafana/README.md); commit the result.
 dashboards: setup
