@@ -82,6 +82,12 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "RQ jobs by queue (configured ones; the rest summed as other) and state.",
         ("queue", "state"),
     ),
+    "amc_discovery_job_failures": (
+        "gauge",
+        "Discovery jobs that failed within the cache TTL (of the newest in RQ's failed"
+        " registry), by exception class (known classes, else other).",
+        ("exception",),
+    ),
     "amc_discovery_oldest_queued_job_age_seconds": (
         "gauge",
         "Age of the oldest queued discovery job (0 when none).",
@@ -239,6 +245,8 @@ def _render_queue(families: dict[str, Metric], snap: Snapshot) -> None:
     for queue, jobs in view.queue_jobs.items():
         for state in JOB_STATES:
             _add(families, "amc_rq_jobs", [queue, state], jobs.get(state, 0))
+    for exception, count in view.job_failures.items():
+        _add(families, "amc_discovery_job_failures", [exception], count)
     age = view.oldest_queued_job_age_seconds
     _add(families, "amc_discovery_oldest_queued_job_age_seconds", [], age)
     # Never seen a heartbeat: infinitely old, so "age > limit" alerts hold.

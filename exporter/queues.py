@@ -8,7 +8,8 @@ jobs and of the newest few failed ones.
 RQ's failed-job registry scores its entries by expiry (failure time + ``failure_ttl``), so the
 newest entries by score are read, and each one's failure time from its job hash: ``ended_at``
 (set by a worker), else the score less the job's ``failure_ttl`` (a job that RQ's maintenance
-failed for its dead worker has no ``ended_at``). A job whose hash is gone is left out.
+failed for its dead worker has no ``ended_at``). A job whose hash is gone is left out. Each
+one's exception class comes from its latest RQ result (``exporter.failures``).
 
 Queue names come from Redis (``rq:queues``, the workers' queue lists), so they are not used as
 label values as they are: the discovery queue and the configured ``rq.queues`` keep their
@@ -28,8 +29,10 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ConfigDict
 from rq.defaults import DEFAULT_FAILURE_TTL, RQ_KEY_PREFIX
+from rq.results import Result
 
 from exporter.config import DEFAULT_RQ_QUEUES, OTHER_QUEUE, DiscoveryConfig
+from exporter.failures import EXCEPTION_LABELS, OTHER, exception_label
 from exporter.timestamps import epoch_seconds
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,7 @@ _REGISTRIES = {
 _EXPIRING = ("failed", "finished")
 OLDEST_SCAN = 10
 """How many jobs at the head of the queue are looked at for the oldest enqueue time."""
-FAILED_SCAN = 5
+FAILED_SCAN = 20
 """How many of the newest entries of the discovery queue's failed registry are looked at."""
 
 
@@ -91,6 +94,8 @@ class QueueState(BaseModel):
     memory_max_bytes: int | None
     # When the newest few failed discovery jobs failed, newest first (at most FAILED_SCAN).
     failed_at: tuple[float, ...] = ()
+    # The same jobs' failure times with their exception classes, newest first.
+    failed_exceptions: tuple[tuple[float, str], ...] = ()
 
     def oldest_queued_age(self, now: float) -> float:
         """Seconds since the oldest queued discovery job was enqueued (0 when none)."""
@@ -99,6 +104,15 @@ class QueueState(BaseModel):
     def failures_since(self, since: float) -> int:
         """Of the newest failed discovery jobs read, how many failed at ``since`` or later."""
         return sum(1 for at in self.failed_at if at >= since)
+
+    def failures_by_exception(self, since: float) -> dict[str, int]:
+        """Of the newest failed discovery jobs read, how many of each exception class failed
+        at ``since`` or later (every class of ``EXCEPTION_LABELS``, zeros included)."""
+        counts = dict.fromkeys(EXCEPTION_LABELS, 0)
+        for at, exception in self.failed_exceptions:
+            if at >= since:
+                counts[exception] += 1
+        return counts
 
 
 def _text(value: Any) -> str:
@@ -184,7 +198,7 @@ class _Round:
 
     queue_jobs: dict[str, dict[str, int]]
     oldest_queued_at: float | None
-    failed_at: tuple[float, ...]
+    failed_exceptions: tuple[tuple[float, str], ...]
     workers: tuple[WorkerCount, ...]
 
 
@@ -205,6 +219,7 @@ def _second_round(
             pipe.hmget(JOB_PREFIX + job_id, "enqueued_at", "created_at")
         for job_id, _ in failed:
             pipe.hmget(JOB_PREFIX + _text(job_id), "ended_at", "failure_ttl", "created_at")
+            pipe.xrevrange(Result.get_key(_text(job_id)), "+", "-", count=1)
         for key in workers:
             pipe.hmget(key, "state", "queues")
         replies = pipe.execute()
@@ -216,14 +231,31 @@ def _second_round(
     rest = replies[len(queues) * width :]
     heads, rest = rest[: len(head_ids)], rest[len(head_ids) :]
     known = [t for e, c in heads if (t := epoch_seconds(e or c)) is not None]
-    failures, rest = rest[: len(failed)], rest[len(failed) :]
-    times = [_failed_at(f, score) for f, (_, score) in zip(failures, failed, strict=True)]
+    failures, rest = rest[: 2 * len(failed)], rest[2 * len(failed) :]
+    classified = []
+    for i, (job_id, score) in enumerate(failed):
+        at = _failed_at(failures[2 * i], score)
+        if at is not None:
+            classified.append((at, _exception(client, _text(job_id), failures[2 * i + 1])))
     return _Round(
         queue_jobs=queue_jobs,
         oldest_queued_at=min(known) if known else None,
-        failed_at=tuple(sorted((t for t in times if t is not None), reverse=True)),
+        failed_exceptions=tuple(sorted(classified, reverse=True)),
         workers=_worker_counts(rest, named),
     )
+
+
+def _exception(client: redis.Redis, job_id: str, latest: list[Any]) -> str:
+    """The exception class of a failed job's latest result (``other`` when it has none)."""
+    if not latest:
+        return OTHER
+    result_id, payload = latest[0]
+    try:
+        result = Result.restore(job_id, _text(result_id), payload, connection=client)
+    except Exception:  # an unreadable result (another RQ version): counted, not fatal
+        log.warning("unreadable RQ result", extra={"job_id": job_id}, exc_info=True)
+        return OTHER
+    return exception_label(result.exc_string)
 
 
 def _memory(reply: Any) -> tuple[int | None, int | None]:
@@ -283,7 +315,8 @@ def read_queue_state(
         jobs=second.queue_jobs[discovery.queue],
         queue_jobs=_sum_by_label(second.queue_jobs, labels),
         oldest_queued_at=second.oldest_queued_at,
-        failed_at=second.failed_at,
+        failed_at=tuple(at for at, _ in second.failed_exceptions),
+        failed_exceptions=second.failed_exceptions,
         heartbeat_at=heartbeat_at,
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),

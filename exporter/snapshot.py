@@ -67,6 +67,8 @@ class QueueView(_Model):
     cache_ttl_seconds: float | None
     last_run_status: str | None
     last_job_failure_age_seconds: float | None
+    # Discovery jobs that failed within the cache TTL, by exception class (zeros included).
+    job_failures: dict[str, int]
     workers: tuple[WorkerCount, ...]
     memory_used_bytes: int | None
     memory_max_bytes: int | None
@@ -170,7 +172,7 @@ def _heartbeat_at(latest: Latest) -> float | None:
     return (state.heartbeat_at if state is not None else None) or latest.last_heartbeat_at
 
 
-def _queue_view(latest: Latest, now: float) -> QueueView | None:
+def _queue_view(latest: Latest, now: float, failures_since: float) -> QueueView | None:
     state = latest.queues
     if state is None or not latest.redis_up:
         return None
@@ -189,6 +191,7 @@ def _queue_view(latest: Latest, now: float) -> QueueView | None:
         last_job_failure_age_seconds=max(0.0, now - state.failed_at[0])
         if state.failed_at
         else None,
+        job_failures=state.failures_by_exception(failures_since),
         workers=state.workers,
         memory_used_bytes=state.memory_used_bytes,
         memory_max_bytes=state.memory_max_bytes,
@@ -228,5 +231,5 @@ def build_snapshot(latest: Latest, config: ExporterConfig, now: float) -> Snapsh
         )
         if report is not None
         else None,
-        queue=_queue_view(latest, now),
+        queue=_queue_view(latest, now, now - config.thresholds.cache_ttl_seconds),
     )

@@ -17,11 +17,17 @@ from sandbox import platform
 from sandbox.config import STRATEGIES, SandboxConfig
 from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.discovery import strategy_degraded
+from sandbox.errors import OperationalError
+from sandbox.faults import provider_failures
+from sandbox.logs import log_provider_failure, provider_failure
 
 log = logging.getLogger(__name__)
 PREFIXES = ("/discovery", "/api/discovery")
 SWITCH_POLL_SECONDS = 0.25
 """How often a slow answer of a degraded strategy looks whether the platform switched."""
+PROVIDERS = ("polygon", "alpaca")
+DATABASE_REFUSED = 'connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+"""What the platform's database driver says while the ``database_down`` fault holds."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -37,14 +43,17 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
     path = route.canonical if route is not None else None
     if path is not None and not path.startswith("/admin"):
         if faults.should_fail(path):
-            log.error("Exception in ASGI application: RuntimeError: injected api_errors fault")
+            try:
+                raise RuntimeError("injected api_errors fault")
+            except RuntimeError:
+                log.exception("Exception in ASGI application")  # uvicorn's words
             return _json_error(faults.error_status, "Internal Server Error")
         if faults.latency_seconds > 0 and request.path.startswith(PREFIXES):
             await asyncio.sleep(faults.latency_seconds)
     try:
         return await handler(request)
     except RedisError as exc:
-        log.error("redis error on %s: %s", request.path, exc.__class__.__name__)
+        log.exception("Exception in ASGI application")
         return _json_error(503, f"redis unavailable: {exc.__class__.__name__}")
 
 
@@ -152,11 +161,25 @@ async def discovery_health(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """The platform's ``/health``: 200 when all five components are ok, else 503."""
-    components = await blocking(platform.components, request.app[REDIS])
+    """The platform's ``/health``: 200 when all five components are ok, else 503; a failed
+    check is logged as the platform logs it."""
+    conn = request.app[REDIS]
+    components = await blocking(platform.components, conn)
+    if not all(components[p]["ok"] for p in PROVIDERS):
+        for provider, kind in sorted((await blocking(provider_failures, conn)).items()):
+            log_provider_failure(log, logging.WARNING, provider_failure(provider, kind))
+    if not components["database"]["ok"]:
+        _log_database_failure()
     ok = all(c["ok"] for c in components.values())
     body = {"status": "healthy" if ok else "degraded", "components": components}
     return web.json_response(body, status=200 if ok else 503)
+
+
+def _log_database_failure() -> None:
+    try:
+        raise OperationalError(DATABASE_REFUSED)
+    except OperationalError:
+        log.exception("health check failed: database")
 
 
 def emergency(action: Callable[..., Any], *with_config: bool) -> Handler:

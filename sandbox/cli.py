@@ -20,6 +20,7 @@ from sandbox.accesslog import UvicornAccessLogger
 from sandbox.config import STRATEGIES, SandboxConfig, load_config
 from sandbox.errors import ConfigError, FaultError
 from sandbox.faults import parse_fault
+from sandbox.logs import configure_api_logging, configure_worker_logging
 
 DEFAULT_API_URL = "http://127.0.0.1:8700"
 
@@ -80,7 +81,7 @@ def serve(config_path: Path | None, **flags: Any) -> None:
     from sandbox.server import create_app
 
     config = _load(config_path, **flags)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    configure_api_logging()
     try:
         web.run_app(
             create_app(config), host=config.host, port=config.port, print=None,
@@ -99,7 +100,7 @@ def worker(config_path: Path | None, name: str | None, burst: bool, **flags: Any
     from sandbox.worker import run_worker
 
     config = _load(config_path, **flags)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_worker_logging()
     try:
         run_worker(config, name=name, burst=burst)
     except RedisError as exc:
@@ -146,7 +147,10 @@ def fault() -> None:
 @click.option("--jobs", type=int, help="stuck_jobs: queued jobs in the backlog.")
 @click.option("--orphans", type=int, help="stuck_jobs: started jobs of a dead worker.")
 @click.option("--age-seconds", type=float, help="stuck_jobs: age of the backlog.")
-@click.option("--kind", help="mock_data: demo or fallback.")
+@click.option(
+    "--kind",
+    help="mock_data: demo or fallback; provider_down: unavailable, rate_limited, auth, timeout.",
+)
 @api_url_option
 def fault_set(name: str, api_url: str, **given: Any) -> None:
     """Inject fault NAME with the options given."""
@@ -200,6 +204,7 @@ def fault_list(api_url: str, as_json: bool) -> None:
 @click.option("--remediator-port", type=int, default=9865, show_default=True)
 @click.option("--prometheus-port", type=int, default=9090, show_default=True)
 @click.option("--alertmanager-port", type=int, default=9093, show_default=True)
+@click.option("--mtail-port", type=int, default=3903, show_default=True)
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=1),

@@ -24,7 +24,7 @@ from sandbox.faults import (
     fault_name,
     forget,
     parse_fault,
-    providers_down,
+    provider_failures,
     read,
     record,
 )
@@ -64,8 +64,9 @@ class FaultControl:
             job_id = injections.write_mock_data(self.conn, self.config, parsed)
             record(self.conn, fault, {"job_id": job_id, "kind": parsed.kind})
         elif isinstance(parsed, ProviderDownOptions):
-            providers = sorted({*providers_down(self.conn), parsed.provider})
-            record(self.conn, fault, {"providers": providers})
+            kinds = {**provider_failures(self.conn), parsed.provider: parsed.kind}
+            providers = sorted(kinds)
+            record(self.conn, fault, {"providers": providers, "kinds": kinds})
             detail["providers"] = providers
         elif isinstance(parsed, LowQualityOptions):
             strategy = parsed.strategy or active_strategy(self.conn, self.config)

@@ -12,9 +12,9 @@ from rq import get_current_job
 
 from sandbox import market, wedge
 from sandbox.config import STRATEGIES, SandboxConfig, Strategy
-from sandbox.errors import ProviderUnavailable
-from sandbox.faults import degraded_strategies, providers_down
+from sandbox.faults import degraded_strategies, provider_failures
 from sandbox.keys import CANDIDATES_KEY, LOCK_KEY, RUNTIME_CONFIG_KEY, STATUS_KEY
+from sandbox.logs import log_provider_failure, provider_failure
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,13 @@ def run_discovery(limit: int | None = None, strategy: str | None = None) -> dict
         raise RuntimeError("run_discovery runs inside an RQ job")
     conn, config = job.connection, _settings
     wedge.hang_if_wedged(conn)
-    down = providers_down(conn)
-    if down:
-        write_status(conn, config, "failed", job.id, error=f"{down[0]} unavailable")
-        log.error("provider error: %s returned 503 Service Unavailable", down[0])
-        raise ProviderUnavailable(f"{down[0]}: 503 Service Unavailable")
+    failing = provider_failures(conn)
+    if failing:
+        provider, kind = next(iter(sorted(failing.items())))
+        error = provider_failure(provider, kind)
+        write_status(conn, config, "failed", job.id, error=f"{provider} unavailable")
+        log_provider_failure(log, logging.ERROR, error)
+        raise error
     if not conn.set(LOCK_KEY, job.id, nx=True, ex=config.lock_ttl_seconds):
         log.warning("discovery %s skipped: %s is held", job.id, LOCK_KEY)
         write_status(conn, config, "skipped", job.id, reason="locked")

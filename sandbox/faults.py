@@ -23,6 +23,7 @@ from redis import Redis
 from sandbox.config import Strategy, describe_validation_error
 from sandbox.errors import FaultError
 from sandbox.keys import FAULTS_KEY
+from sandbox.logs import ProviderFailure
 
 
 class FaultName(StrEnum):
@@ -74,9 +75,11 @@ class ApiErrorsOptions(_Options):
 
 
 class ProviderDownOptions(_Options):
-    """The market-data provider that stops answering."""
+    """The market-data provider that fails, and how: 503s, 429s (rate limited), 401s (its
+    credentials refused) or no answer in time."""
 
     provider: Literal["polygon", "alpaca"]
+    kind: ProviderFailure = "unavailable"
 
 
 class LowQualityOptions(_Options):
@@ -148,6 +151,15 @@ def providers_down(conn: Redis) -> list[str]:
     """The providers the ``provider_down`` fault takes out."""
     found = read(conn, FaultName.PROVIDER_DOWN)
     return list(found["providers"]) if found else []
+
+
+def provider_failures(conn: Redis) -> dict[str, str]:
+    """Each provider the ``provider_down`` fault takes out, with how it fails."""
+    found = read(conn, FaultName.PROVIDER_DOWN)
+    if not found:
+        return {}
+    kinds = found.get("kinds", {})
+    return {provider: kinds.get(provider, "unavailable") for provider in found["providers"]}
 
 
 def database_down(conn: Redis) -> bool:

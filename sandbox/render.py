@@ -38,6 +38,7 @@ class StackSettings:
     remediator_port: int = 9865
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
+    mtail_port: int = 3903
     grafana_port: int = 3000
     time_scale: float = 30.0
 
@@ -137,6 +138,7 @@ def prometheus_config(s: StackSettings, rules_dir: Path) -> dict[str, Any]:
             job("amc-remediator", s.remediator_port),
             job("prometheus", s.prometheus_port),
             job("alertmanager", s.alertmanager_port),
+            job("amc-mtail", s.mtail_port),
         ],
     }  # fmt: skip
 

@@ -58,6 +58,7 @@ def programs(s: StackSettings) -> list[Program]:
             "remediator-worker", [remediator, "worker", "--config", f"{run}/remediator.yml"], 60
         ),
         Program("alertmanager", alertmanager, 70),
+        Program("mtail", mtail(s), 75),
         Program("prometheus", prometheus, 80),
         *grafana(s),
     ]
@@ -83,6 +84,15 @@ def grafana(s: StackSettings) -> list[Program]:
             "cfg:default.auth.anonymous.enabled=true",
             "cfg:default.auth.anonymous.org_role=Viewer"]  # fmt: skip
     return [Program("grafana", argv, 90)]
+
+
+def mtail(s: StackSettings) -> list[str]:
+    """mtail with the project's programs (``prometheus/mtail/``) on the platform's logs: the
+    API's and the worker's, as supervisord writes them (``logs/<program>.log``)."""
+    logs = ",".join(f"{s.run_dir}/logs/{name}.log" for name in ("sandbox-api", "sandbox-worker"))
+    return [binary("mtail"), "-progs", str(render.project_file("prometheus", "mtail")),
+            "-logs", logs, "-address", "127.0.0.1", "-port", str(s.mtail_port),
+            "-logtostderr"]  # fmt: skip
 
 
 def write_stack(s: StackSettings) -> Path:
@@ -117,6 +127,7 @@ def banner(s: StackSettings) -> list[str]:
         f"  remediator    {remediator}  (token file: {run / TOKEN_FILE})",
         f"  prometheus    {s.url(s.prometheus_port)}",
         f"  alertmanager  {s.url(s.alertmanager_port)}",
+        f"  mtail         {s.url(s.mtail_port)}/metrics  (the platform's logs as metrics)",
         *([f"  grafana       {s.url(s.grafana_port)}"] if grafana(s) else []),
         f"  control       {binary('supervisorctl')} -c {shlex.quote(str(s.conf_path))} status",
         "from a shell (amc-remediator run|report|check-config, amc-sandbox fault):",

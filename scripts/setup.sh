@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine: the Debian
 # programs it drives (redis-server, prometheus + promtool, prometheus-alertmanager + amtool,
-# and wrk, the load generator of bench/webhook.py) and a virtual environment with the
+# mtail, wrk (the load generator of bench/webhook.py) and docker-compose (which checks
+# docker-compose.yml; no container engine is needed)) and a virtual environment with the
 # project and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,9 @@ declare -A PROVIDES=(
   [redis-server]=redis-server
   [prometheus]=promtool
   [prometheus-alertmanager]=amtool
+  [mtail]=mtail
   [wrk]=wrk
+  [docker-compose]=docker-compose
 )
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -51,7 +54,7 @@ if ((${#missing[@]})); then
   if [ -d /run/systemd/system ]; then
     for pkg in "${missing[@]}"; do
       case "$pkg" in
-        redis-server|prometheus|prometheus-alertmanager)
+        redis-server|prometheus|prometheus-alertmanager|mtail)
           systemctl disable --now "$pkg" >/dev/null 2>&1 || true ;;
       esac
     done

@@ -17,6 +17,21 @@ def boom() -> None:
     raise RuntimeError("boom")
 
 
+def fail_with(name: str) -> None:
+    """A job that fails with the platform's exception ``name`` (sandbox.errors), or KeyError."""
+    from sandbox import errors
+
+    error = getattr(errors, name, None)
+    if error is None:
+        raise KeyError(name)
+    raise error(f"{name} raised by a test job")
+
+
+def sleep(seconds: float) -> None:
+    """A job that takes ``seconds`` (beyond its timeout, RQ raises JobTimeoutException)."""
+    time.sleep(seconds)
+
+
 def hold(key: str, limit: float = 60.0) -> str:
     """A job that runs until ``key`` exists in its Redis (or ``limit`` seconds pass)."""
     job = get_current_job()

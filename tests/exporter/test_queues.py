@@ -265,12 +265,12 @@ async def test_a_read_that_outlives_its_probe_is_not_piled_upon(
 def test_failure_times_of_the_newest_failed_jobs(redis: redis_lib.Redis) -> None:
     queue = Queue(DISCOVERY.queue, connection=redis)
     before = time.time()
-    for _ in range(7):
+    for _ in range(FAILED_SCAN + 2):
         queue.enqueue(f"{JOBS}.boom")
     SimpleWorker([queue], connection=redis).work(burst=True)
     after = time.time()
     state = read_queue_state(redis, DISCOVERY, time.time())
-    assert state.jobs["failed"] == 7
+    assert state.jobs["failed"] == FAILED_SCAN + 2
     # Bounded: only the newest FAILED_SCAN are read, newest first, each by its ended_at.
     assert len(state.failed_at) == FAILED_SCAN
     assert list(state.failed_at) == sorted(state.failed_at, reverse=True)

@@ -92,7 +92,7 @@ def test_promtool_check_metrics_is_clean_on_live_output(
     for (_, labels), _value in parse(text).items():
         for key, _label in labels:
             assert key in {"status", "component", "route", "reason", "check", "state", "queue",
-                           "probe", "version", "python_version"}, key  # fmt: skip
+                           "probe", "version", "python_version", "exception"}, key  # fmt: skip
     # And under faults, with +Inf ages, failed checks and more states.
     sandbox.set_fault("mock_data")
     sandbox.set_fault("stuck_jobs", jobs=3, orphans=1, age_seconds=600)

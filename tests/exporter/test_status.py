@@ -8,7 +8,7 @@ import pytest
 
 from exporter.config import ThresholdsConfig
 from exporter.platform import COMPONENTS, HealthResult
-from exporter.queues import QueueState
+from exporter.queues import FAILED_SCAN, QueueState
 from exporter.status import HealthScorer, classify
 
 NOW = 1_800_000_000.0
@@ -76,8 +76,8 @@ CASES: list[tuple[str, bool, HealthResult | None, QueueState | None, float | Non
     ("a job failed within the cache TTL", True, health(), queue(failed_at=(NOW - 599,)),
      NOW - 10, "degraded", "discovery jobs failing (1 failed in the last 600s)"),
     ("the newest few failures read are all recent", True, health(),
-     queue(failed_at=tuple(NOW - s for s in range(5))), NOW - 10, "degraded",
-     "(5+ failed in the last 600s)"),
+     queue(failed_at=tuple(NOW - s for s in range(FAILED_SCAN))), NOW - 10, "degraded",
+     f"({FAILED_SCAN}+ failed in the last 600s)"),
     ("critical beats degraded, every critical signal named", True,
      health(503, polygon=True, database=True), queue(oldest_queued_at=NOW - 1000), None,
      "critical", "database failing in /health; no discovery worker heartbeat; a discovery job"),

@@ -70,11 +70,21 @@ async def test_bad_json_and_unknown_clear(client: TestClient) -> None:
     assert (await client.delete("/admin/faults/nope")).status == 404
 
 
-@pytest.mark.parametrize("provider", ["polygon", "alpaca"])
+@pytest.mark.parametrize(
+    ("provider", "kind", "error"),
+    [
+        ("polygon", None, "ProviderUnavailable: polygon returned 503 Service Unavailable"),
+        ("alpaca", None, "ProviderUnavailable: alpaca returned 503 Service Unavailable"),
+        ("polygon", "rate_limited", "ProviderRateLimited: polygon returned 429 Too Many Requests"),
+        ("alpaca", "auth", "ProviderAuthError: alpaca returned 401 Unauthorized: invalid API key"),
+        ("polygon", "timeout", "ProviderTimeout: polygon timed out after 10.0 seconds"),
+    ],
+)
 async def test_provider_down_fails_health_and_discovery(
-    client: TestClient, run_jobs: Callable[[], None], redis: redis_lib.Redis, provider: str
-) -> None:
-    await put(client, "provider_down", provider=provider)
+    client: TestClient, run_jobs: Callable[[], None], redis: redis_lib.Redis, provider: str,
+    kind: str | None, error: str,
+) -> None:  # fmt: skip
+    await put(client, "provider_down", provider=provider, **({"kind": kind} if kind else {}))
     health = await client.get("/health")
     body = await health.json()
     assert health.status == 503
@@ -85,9 +95,7 @@ async def test_provider_down_fails_health_and_discovery(
     run_jobs()
     report = await (await client.get(f"/discovery/status?job_id={job_id}")).json()
     assert report["status"] == "failed"
-    assert report["error"] == [
-        f"sandbox.errors.ProviderUnavailable: {provider}: 503 Service Unavailable"
-    ]
+    assert report["error"] == [f"sandbox.errors.{error}"]
     assert not redis.exists(CANDIDATES_KEY)
     assert (await faults(client))["provider_down"]["active"] is True
     await client.delete("/admin/faults/provider_down")

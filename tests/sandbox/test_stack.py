@@ -16,7 +16,7 @@ from tests.services import Service, free_port, script, wait_for
 
 pytestmark = pytest.mark.slow
 PROGRAMS = ["redis", "sandbox-api", "sandbox-worker", "exporter", "remediator",
-            "remediator-worker", "alertmanager", "prometheus"]  # fmt: skip
+            "remediator-worker", "alertmanager", "mtail", "prometheus"]  # fmt: skip
 
 
 def supervisorctl(conf: Path, *args: str) -> str:
@@ -41,7 +41,7 @@ def port_open(port: int) -> bool:
 @pytest.fixture
 def stack(services: Callable[..., Service], tmp_path: Path) -> dict[str, Any]:
     ports = {name: free_port() for name in ("redis", "sandbox", "exporter", "remediator",
-                                            "prometheus", "alertmanager")}  # fmt: skip
+                                            "prometheus", "alertmanager", "mtail")}  # fmt: skip
     run_dir = tmp_path / "stack"
     argv = [script("amc-sandbox"), "up", "--dir", str(run_dir)]
     for name, port in ports.items():
@@ -58,14 +58,14 @@ def test_the_whole_loop_runs_and_stops(stack: dict[str, Any]) -> None:
 
     def all_running() -> bool:
         status = supervisorctl(stack["conf"], "status")
-        return all(f"{p} " in status for p in PROGRAMS) and status.count("RUNNING") == 8
+        return all(f"{p} " in status for p in PROGRAMS) and status.count("RUNNING") == len(PROGRAMS)
 
     wait_for(all_running, 60, "every program RUNNING")
 
     def targets_up() -> bool:
         data = get(f"http://127.0.0.1:{ports['prometheus']}/api/v1/targets")["data"]
         health = {t["labels"]["job"]: t["health"] for t in data["activeTargets"]}
-        jobs = ("amc-exporter", "amc-remediator", "prometheus", "alertmanager")
+        jobs = ("amc-exporter", "amc-remediator", "prometheus", "alertmanager", "amc-mtail")
         return health == dict.fromkeys(jobs, "up")
 
     wait_for(targets_up, 60, "Prometheus to scrape the exporter and the remediator", step=1)

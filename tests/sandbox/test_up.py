@@ -86,3 +86,23 @@ def test_a_degraded_strategy_answers_in_real_seconds_and_the_cache_outlives_two_
     assert 20 < config["degraded_strategy_delay_seconds"] < 60
     assert config["cache_ttl_seconds"] >= 2 * config["degraded_strategy_delay_seconds"]
     assert config["degraded_strategy_job_delay_seconds"] < config["lock_ttl_seconds"]
+
+
+def test_mtail_reads_the_platforms_logs_and_prometheus_scrapes_it(tmp_path: Path) -> None:
+    port = free_port()
+    stdout = write_only(tmp_path, "--mtail-port", str(port))
+    assert said(stdout, "mtail").startswith(f"mtail         http://127.0.0.1:{port}/metrics")
+    conf = configparser.RawConfigParser()
+    conf.read(tmp_path / "supervisord.conf")
+    argv = conf["program:mtail"]["command"].split()
+    assert argv[argv.index("-progs") + 1].endswith("/prometheus/mtail")
+    logs = argv[argv.index("-logs") + 1].split(",")
+    assert logs == [str(tmp_path.resolve() / "logs" / f"sandbox-{name}.log")
+                    for name in ("api", "worker")]  # fmt: skip
+    # The API's and the worker's output: the files supervisord writes for those programs.
+    for program, log in zip(("sandbox-api", "sandbox-worker"), logs, strict=True):
+        assert conf[f"program:{program}"]["stdout_logfile"] == log
+    assert argv[argv.index("-port") + 1] == str(port)
+    scrape = yaml.safe_load((tmp_path / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape}
+    assert targets["amc-mtail"] == [f"127.0.0.1:{port}"]

@@ -19,8 +19,8 @@ import redis as redis_lib
 
 from tests.services import Service, free_port, http_ok, script, wait_for
 
-PORTS = ("redis", "sandbox", "exporter", "remediator", "prometheus", "alertmanager")
-MONITORING = ("exporter", "alertmanager", "prometheus")
+PORTS = ("redis", "sandbox", "exporter", "remediator", "prometheus", "alertmanager", "mtail")
+MONITORING = ("exporter", "alertmanager", "prometheus", "mtail")
 FINAL = ("succeeded", "failed", "timed_out", "cancelled", "dry_run")
 
 
