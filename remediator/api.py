@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic_core import from_json
 
-from remediator import audit, report
+from remediator import approvals, audit, report
 from remediator.alerts import parse_message
 from remediator.commands.catalog import CATALOG
 from remediator.errors import NotFound, PayloadError, unavailable
@@ -157,10 +157,43 @@ async def list_executions(request: web.Request) -> web.Response:
 async def get_execution(request: web.Request) -> web.Response:
     """One execution record."""
     execution_id = request.match_info["id"]
+    if not approvals.EXECUTION_ID.match(execution_id):  # never a key of ours: not looked up
+        raise NotFound(f"no execution {execution_id[:80]!r}")
     record = await blocking(request, request.app[STORE].get_execution, execution_id)
     if record is None:
         raise NotFound(f"no execution {execution_id!r}")
     return web.json_response(dumps(record))
+
+
+async def _answer(request: web.Request, action: Callable[..., Any]) -> web.Response:
+    """Approve, reject or cancel one execution; body ``{"by": ..., "reason": ...}``."""
+    execution_id = approvals.check_id(request.match_info["id"])
+    data: Any = {}
+    body = await request.read()
+    if body.strip():
+        data = _json_body(body)
+        if not isinstance(data, dict):
+            raise PayloadError("body", 'must be an object {"by": ..., "reason": ...}')
+    by, reason = approvals.check_words(data.get("by", "api"), data.get("reason"))
+    now = request.app[INTAKE].clock()
+    record = await blocking(request, action, request.app[STORE], execution_id, by, reason, now)
+    return web.json_response(dumps(record))
+
+
+async def approve(request: web.Request) -> web.Response:
+    """A person's yes: the execution is queued with its original priority (409 when its
+    cooldown or circuit holds it back now, or it is no longer awaiting approval)."""
+    return await _answer(request, approvals.approve)
+
+
+async def reject(request: web.Request) -> web.Response:
+    """A person's no: the execution ends ``rejected``; nothing runs."""
+    return await _answer(request, approvals.reject)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel an execution that has not started (409 once it runs: never interrupted)."""
+    return await _answer(request, approvals.cancel)
 
 
 async def get_audit(request: web.Request) -> web.Response:
@@ -232,6 +265,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/commands/{name}", run_command)
     app.router.add_get("/api/v1/executions", list_executions)
     app.router.add_get("/api/v1/executions/{id}", get_execution)
+    app.router.add_post("/api/v1/executions/{id}/approve", approve)
+    app.router.add_post("/api/v1/executions/{id}/reject", reject)
+    app.router.add_post("/api/v1/executions/{id}/cancel", cancel)
     app.router.add_get("/api/v1/audit", get_audit)
     app.router.add_get("/api/v1/report", get_report)
     app.router.add_get("/api/v1/circuits", list_circuits)

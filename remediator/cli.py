@@ -1,8 +1,9 @@
-"""``amc-remediator``: serve, worker, run, report, check-config."""
+"""``amc-remediator``: serve, worker, run, approve, reject, cancel, report, check-config."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, NoReturn
 import click
 import redis
 
-from remediator import logs, report, server
+from remediator import approvals, logs, report, server
 from remediator import worker as worker_mod
 from remediator.config import RemediatorConfig, load_config
 from remediator.errors import RemediatorError
@@ -152,6 +153,51 @@ def run(
     if record.status is Status.DRY_RUN:
         click.echo(f"amc-remediator: dry run: {command} was recorded, not run", err=True)
     sys.exit(0 if record.status in (Status.SUCCEEDED, Status.DRY_RUN) else 1)
+
+
+def _answer(action: str, config_path: Path | None, redis_url: str | None, execution_id: str,
+            by: str, reason: str | None) -> None:  # fmt: skip
+    config = _load(config_path, redis_url=redis_url)
+    store = Store(connect(config.redis_url, config.redis_timeout_seconds), config)
+    do = {"approve": approvals.approve, "reject": approvals.reject, "cancel": approvals.cancel}
+    try:
+        by, reason = approvals.check_words(by, reason)
+        record = do[action](store, execution_id, by, reason, time.time())
+    except (RemediatorError, redis.RedisError) as exc:
+        _fail(str(exc), 1)
+    click.echo(json.dumps(dumps(record), indent=2))
+
+
+BY = click.option("--by", default=lambda: os.environ.get("USER") or "cli", show_default="$USER",
+                  help="Who answers (recorded with the reason).")  # fmt: skip
+WHY = click.option("--reason", help="Why (recorded).")
+
+
+ANSWERS = {
+    "approve": "Approve an execution awaiting approval: it is queued with its original priority.",
+    "reject": "Reject an execution awaiting approval: it ends rejected and nothing runs.",
+    "cancel": "Cancel an execution that has not started (a running one is never interrupted).",
+}
+
+
+def _answer_command(action: str, summary: str) -> None:
+    """``amc-remediator approve|reject|cancel EXECUTION_ID [--by] [--reason]``."""
+
+    @main.command(action, help=summary)
+    @CONFIG
+    @REDIS
+    @click.argument("execution_id")
+    @BY
+    @WHY
+    def command(
+        config_path: Path | None, redis_url: str | None, execution_id: str, by: str,
+        reason: str | None,
+    ) -> None:  # fmt: skip
+        _answer(action, config_path, redis_url, execution_id, by, reason)
+
+
+for _action, _summary in ANSWERS.items():
+    _answer_command(_action, _summary)
 
 
 @main.command("report")

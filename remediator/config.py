@@ -25,6 +25,7 @@ from remediator.commands import params
 from remediator.commands.catalog import CATALOG, CommandSpec, Priority
 from remediator.errors import ConfigError
 from remediator.globs import may_match_prefix
+from remediator.windows import ChangeWindow
 
 DEFAULT_LISTEN = "127.0.0.1:9865"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -119,6 +120,9 @@ class Circuit(Model):
     open_seconds: int = Field(default=3600, ge=1)
 
 
+Approval = Literal["never", "always", "in_window"]
+
+
 class Policy(Model):
     """Defaults for every command (DESIGN.md section 6)."""
 
@@ -127,6 +131,10 @@ class Policy(Model):
     backoff: Backoff = Backoff()
     circuit: Circuit = Circuit()
     dry_run: bool = False
+    # never: alerts run it; always: a person approves each alert-triggered execution;
+    # in_window: a person approves it while the change window (the market session) is open.
+    approval: Approval = "never"
+    approval_timeout_seconds: int = Field(default=1800, ge=1)
 
 
 class CommandOverride(Model):
@@ -140,6 +148,8 @@ class CommandOverride(Model):
     backoff: Backoff | None = None
     circuit: Circuit | None = None
     dry_run: bool | None = None
+    approval: Approval | None = None
+    approval_timeout_seconds: int | None = Field(default=None, ge=1)
     parameters: dict[str, str | int | float | bool] = {}
 
 
@@ -262,6 +272,7 @@ class RemediatorConfig(Model):
     label_commands: list[CommandName] | None = None
     defaults: Policy = Policy()
     commands: dict[CommandName, CommandOverride] = {}
+    change_window: ChangeWindow = ChangeWindow()
     platform: Platform = Field(default_factory=Platform)
     actuators: dict[str, Actuator] = {}
     retention: Retention = Retention()
@@ -336,6 +347,8 @@ class Effective:
     circuit: Circuit
     dry_run: bool
     parameters: dict[str, str | int | float | bool]
+    approval: str = "never"
+    approval_timeout_seconds: int = 1800
 
 
 def effective_policy(config: RemediatorConfig, spec: CommandSpec) -> Effective:
@@ -357,6 +370,8 @@ def effective_policy(config: RemediatorConfig, spec: CommandSpec) -> Effective:
         circuit=pick(over.circuit, base.circuit),
         dry_run=config.dry_run or pick(over.dry_run, base.dry_run),
         parameters=dict(over.parameters),
+        approval=pick(over.approval, base.approval),
+        approval_timeout_seconds=pick(over.approval_timeout_seconds, base.approval_timeout_seconds),
     )
 
 

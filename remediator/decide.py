@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from remediator.alerts import Alert
-from remediator.config import RemediatorConfig
+from remediator.config import Effective, RemediatorConfig
+from remediator.windows import ChangeWindow
 
 
 class Reason(StrEnum):
@@ -20,6 +21,7 @@ class Reason(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     DRY_RUN = "dry_run"
     REJECTED = "rejected"
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,12 @@ class Decision:
     @property
     def claims(self) -> bool:
         """Does this decision take the episode's dedup claim?"""
-        return self.reason in (Reason.ENQUEUED, Reason.DRY_RUN)
+        return self.reason in (Reason.ENQUEUED, Reason.DRY_RUN, Reason.AWAITING_APPROVAL)
+
+    @property
+    def records_execution(self) -> bool:
+        """Does this decision write an execution record (queued, or waiting for a person)?"""
+        return self.reason in (Reason.ENQUEUED, Reason.AWAITING_APPROVAL)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,22 @@ def decide(alert: Alert, config: RemediatorConfig, state: State, now: float) -> 
         return Decision(Reason.REJECTED, name, f"{name} is disabled in the configuration")
     if state.claimed:
         return Decision(Reason.DUPLICATE, name, "this firing episode was already decided")
+    held = gate(policy, state, now)
+    if held is not None:
+        return held
+    if policy.dry_run:
+        return Decision(Reason.DRY_RUN, name, f"dry run: {name} would be enqueued")
+    why = needs_approval(policy, config.change_window, now)
+    if why is not None:
+        return Decision(Reason.AWAITING_APPROVAL, name, f"{mapping.detail}; {why}")
+    opens = state.recent_executions + 1 >= policy.circuit.max_executions
+    return Decision(Reason.ENQUEUED, name, mapping.detail, opens_circuit=opens)
+
+
+def gate(policy: Effective, state: State, now: float) -> Decision | None:
+    """What holds a command back (open circuit, its limit, a queued one, cooldown), if
+    anything: at the decision, and again when a person approves a waiting execution."""
+    name = policy.spec.name
     if state.circuit_open_until is not None and state.circuit_open_until > now:
         until = state.circuit_open_until - now
         return Decision(Reason.CIRCUIT_OPEN, name, f"circuit open for {until:.0f}s more")
@@ -94,7 +117,13 @@ def decide(alert: Alert, config: RemediatorConfig, state: State, now: float) -> 
     if state.cooldown_until is not None and state.cooldown_until > now:
         left = state.cooldown_until - now
         return Decision(Reason.COOLDOWN, name, f"cooldown for {left:.0f}s more")
-    if policy.dry_run:
-        return Decision(Reason.DRY_RUN, name, f"dry run: {name} would be enqueued")
-    opens = state.recent_executions + 1 >= policy.circuit.max_executions
-    return Decision(Reason.ENQUEUED, name, mapping.detail, opens_circuit=opens)
+    return None
+
+
+def needs_approval(policy: Effective, window: ChangeWindow, now: float) -> str | None:
+    """Why an alert-triggered execution of the command waits for a person, or None."""
+    if policy.approval == "always":
+        return "approval: always"
+    if policy.approval == "in_window" and window.contains(now):
+        return f"approval: in_window, and the change window ({window.timezone}) is open"
+    return None

@@ -51,6 +51,10 @@ class Rejected(RemediatorError):
     """A request is well-formed but not allowed (disabled command, unknown parameter)."""
 
 
+class Conflict(Rejected):
+    """The execution is not in a state that allows the request (already answered, started)."""
+
+
 class CommandFailed(RemediatorError):
     """A command's step failed; the execution record says which and why."""
 

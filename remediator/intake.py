@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
-from remediator import audit, queue
+from remediator import approvals, audit, queue
 from remediator.alerts import Alert, Message
 from remediator.claims import NOTHING_RECORDED, Claims
 from remediator.commands import params as typed
@@ -102,7 +102,7 @@ class Intake:
         for _ in range(MAX_CONFLICTS):
             now = self.clock()
             decision = decide(alert, self.config, state, now)
-            if decision.reason is Reason.ENQUEUED:
+            if decision.records_execution:  # enqueued, or awaiting a person's approval
                 if seen is NOTHING_RECORDED:  # read it first: a repeat stays off the thread
                     state, seen = await self.claims.read_state(alert, command, now)
                     continue
@@ -132,7 +132,7 @@ class Intake:
                         pipe.unwatch()
                     pipe.multi()
                     execution_id = self.store.write_decision(pipe, alert, decision, now)
-                    if execution_id is not None:
+                    if decision.reason is Reason.ENQUEUED and execution_id is not None:
                         assert decision.command is not None
                         policy = self.config.effective(decision.command)
                         queue.enqueue(self.store.conn, execution_id, policy, pipe)
@@ -149,6 +149,14 @@ class Intake:
         if first and seconds is not None:
             self.metrics.resolved(alert.alertname, seconds)
         detail = "resolved" if first else "resolution already recorded"
+        execution_id = episode.get("execution_id")
+        if first and execution_id is not None:  # not started yet: it is not run any more
+            loop = asyncio.get_running_loop()
+            cancelled = await loop.run_in_executor(
+                self.executor, approvals.cancel_on_resolve, self.store, execution_id, self.clock()
+            )
+            if cancelled is not None:
+                detail = f"resolved; execution {execution_id} cancelled before it started"
         return Decision(Reason.RESOLVED, episode.get("command"), detail)
 
 

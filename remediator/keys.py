@@ -10,6 +10,9 @@ UNVERIFIED_COUNTS = PREFIX + "metrics:unverified"
 STATS = PREFIX + "stats"
 LOCK = PREFIX + "lock:disruptive"
 MAINTENANCE = PREFIX + "lock:maintenance"
+# Executions awaiting a person's approval: members ``<command>|<execution id>``, score their
+# deadline.
+AWAITING = PREFIX + "awaiting"
 # Keys that no cache flush may touch when the platform shares our Redis, and whose they are.
 PROTECTED = {PREFIX: "the remediator's own keys", "rq:": "RQ's keys"}
 

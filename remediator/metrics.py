@@ -33,7 +33,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 EPISODE_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
 # The outcomes of executions_total (DESIGN.md section 6): every command has each, from 0.
-OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled")
+OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled", "rejected", "expired")
 EXECUTION_DURATION = "execution_duration_seconds"
 TIME_TO_REMEDIATE = "time_to_remediate_seconds"
 _HISTOGRAMS = {
@@ -186,6 +186,7 @@ class RedisCollector(Collector):
         yield HistogramMetricFamily(PREFIX + TIME_TO_REMEDIATE, "", labels=["command"])
         yield GaugeMetricFamily(PREFIX + "queue_depth", "", labels=["priority"])
         yield GaugeMetricFamily(PREFIX + "circuit_open", "", labels=["command"])
+        yield GaugeMetricFamily(PREFIX + "awaiting_approval", "", labels=["command"])
 
     def collect(self) -> Iterable[Metric]:
         """Read Redis once per scrape; when it is unreachable, the last read and redis_up 0."""
@@ -210,6 +211,7 @@ class RedisCollector(Collector):
             pipe.llen(Queue(queue_name(priority), connection=self.conn).key)
         for name in CATALOG:
             pipe.exists(keys.circuit_open(name))
+        pipe.zrange(keys.AWAITING, 0, -1)
         replies = pipe.execute()
         counts = CounterMetricFamily(
             PREFIX + "executions",
@@ -236,6 +238,24 @@ class RedisCollector(Collector):
         circuits = GaugeMetricFamily(
             PREFIX + "circuit_open", "1 while a command's circuit is open.", labels=["command"]
         )
-        for name, value in zip(CATALOG, rest[len(self.priorities) :], strict=True):
+        circuit_replies = rest[len(self.priorities) : len(self.priorities) + len(CATALOG)]
+        for name, value in zip(CATALOG, circuit_replies, strict=True):
             circuits.add_metric([name], float(value))
         yield circuits
+        yield _awaiting(replies[-1])
+
+
+def _awaiting(members: list[bytes]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        PREFIX + "awaiting_approval",
+        "Alert-triggered executions waiting for a person's approval (not queued).",
+        labels=["command"],
+    )
+    counts = {name: 0 for name in CATALOG}
+    for member in members:
+        command = member.decode().partition("|")[0]
+        if command in counts:
+            counts[command] += 1
+    for command, count in counts.items():
+        family.add_metric([command], float(count))
+    return family

@@ -28,13 +28,18 @@ def queues(conn: redis.Redis) -> list[Queue]:
 
 
 def enqueue(
-    conn: redis.Redis, execution_id: str, policy: Effective, pipe: redis.client.Pipeline
+    conn: redis.Redis,
+    execution_id: str,
+    policy: Effective,
+    pipe: redis.client.Pipeline,
+    priority: str | None = None,
 ) -> None:
-    """Queue the job of one execution on ``pipe``; its id is the execution id."""
+    """Queue the job of one execution on ``pipe``; its id is the execution id. Its queue is
+    the command's priority, or ``priority`` (an approved execution keeps its original one)."""
     retry = None
     if policy.retries > 0:
         retry = Retry(max=policy.retries, interval=policy.backoff.intervals(policy.retries))
-    queue = Queue(queue_name(policy.priority.value), connection=conn)
+    queue = Queue(queue_name(priority or policy.priority.value), connection=conn)
     queue.enqueue_call(
         JOB_FUNCTION,
         args=(execution_id,),

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Status(StrEnum):
-    """Where an execution is; the last five are final."""
+    """Where an execution is; all but the first five are final."""
 
+    AWAITING_APPROVAL = "awaiting_approval"  # a person approves or rejects it; not queued
     QUEUED = "queued"
     WAITING = "waiting"  # for the disruptive-command lock: rescheduled, not started
     RUNNING = "running"
@@ -20,11 +21,18 @@ class Status(StrEnum):
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
     DRY_RUN = "dry_run"  # an operator's run under dry-run: recorded, nothing run
+    REJECTED = "rejected"  # a person said no: nothing run
+    EXPIRED = "expired"  # nobody approved it in time: nothing run, people told
 
 
 FINAL = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.DRY_RUN}
-)
+    {
+        Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.DRY_RUN,
+        Status.REJECTED, Status.EXPIRED,
+    }
+)  # fmt: skip
+# Not started yet: a resolution of its alert, or an operator, cancels it.
+NOT_STARTED = frozenset({Status.AWAITING_APPROVAL, Status.QUEUED, Status.WAITING})
 
 Trigger = Literal["alert", "manual", "cli"]
 
@@ -55,6 +63,18 @@ class AlertRef(BaseModel):
     dedup_key: str
 
 
+class Approval(BaseModel):
+    """Why an execution needs a person's yes, until when, and who answered."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    policy: str
+    deadline: float
+    by: str | None = None
+    reason: str | None = None
+    answered_at: float | None = None
+
+
 class Execution(BaseModel):
     """The record of one execution, kept in Redis with bounded retention."""
 
@@ -80,6 +100,8 @@ class Execution(BaseModel):
     next_attempt_at: float | None = None
     waiting_since: float | None = None
     waiting_for: str | None = None  # the lock holder while waiting
+    approval: Approval | None = None
+    cancelled_by: str | None = None
 
     @property
     def final(self) -> bool:

@@ -15,7 +15,7 @@ import redis
 from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from remediator import keys
+from remediator import approvals, keys
 from remediator.commands.catalog import CATALOG
 from remediator.records import Execution, Status
 from remediator.runner import Runtime, finish, installed, runtime_or_none
@@ -89,15 +89,19 @@ def job_failed(
 
 
 def reconcile(runtime: Runtime, lock_seconds: int) -> None:
-    """End records whose RQ job is gone or over, clear pending marks without a job, and
-    look at the circuits (one closed by its timeout is audited).
+    """Expire the approvals past their deadline, end records whose RQ job is gone or over,
+    clear pending marks without a job, and look at the circuits (one closed by its timeout
+    is audited).
 
     One worker at a time does it (a lock of ``lock_seconds``).
     """
     conn = runtime.store.conn
     if not conn.set(keys.MAINTENANCE, "reconcile", nx=True, ex=lock_seconds):
         return
+    approvals.expire_overdue(runtime.store, runtime.clock())
     for record in runtime.store.unfinished(RECONCILE_RECORDS):
+        if record.status is Status.AWAITING_APPROVAL:  # no job until a person approves it
+            continue
         over = _job_over(conn, record.id)
         if over is not None:
             detail = f"lost: its RQ job is {over} but the record was never ended"

@@ -1,4 +1,5 @@
-"""The status report: active episodes, recent executions, success rate, MTTR, open circuits."""
+"""The status report: active episodes, recent executions, success rate, MTTR, open circuits,
+and what waits for whom."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from remediator import keys
+from remediator import approvals, keys
 from remediator.queue import queues
 from remediator.store import Store, dumps
 
@@ -25,6 +26,7 @@ def build(store: Store, now: float | None = None) -> dict[str, Any]:
     stats = store.stats()
     resolved = int(stats.get("resolution_count", 0))
     circuits = store.circuits(now)
+    approvals.expire_overdue(store, now)
     return {
         "generated_at": now,
         "active_episodes": store.active_episodes(),
@@ -39,6 +41,7 @@ def build(store: Store, now: float | None = None) -> dict[str, Any]:
         "open_circuits": {name: c for name, c in circuits.items() if c["open"]},
         "queue_depth": {q.name: q.count for q in queues(store.conn)},
         "lock_holder": store.lock_holder(),
+        "waiting": approvals.waiting(store),
     }
 
 
@@ -68,6 +71,13 @@ def render_text(data: dict[str, Any]) -> str:
         lines.append(
             f"  {ep.get('alertname', '?')} since {_when(starts)} -> {ep.get('command', '-')} "
             f"({ep.get('last_decision', '-')})"
+        )
+    lines.append(f"waiting: {len(data['waiting'])}")
+    for item in data["waiting"]:
+        until = "" if item["deadline"] is None else f" until {_when(item['deadline'])} UTC"
+        lines.append(
+            f"  {item['execution_id']} {item['command']} ({item['status']}) since "
+            f"{_when(item['since'])} waits for {item['waits_for']}{until}"
         )
     lines.append("recent executions:")
     for rec in data["recent_executions"]:

@@ -141,7 +141,11 @@ class Attempt:
 
     def _run(self) -> str:
         record = self.record
-        self._start()
+        ended = self._start()
+        if ended is not None:  # cancelled (its alert resolved, or by hand) before it started
+            log.info("execution %s was %s before it started; not run", record.id, ended)
+            record.status = ended
+            return ended.value
         ctx = Context(
             config=self.runtime.config,
             policy=self.policy,
@@ -167,8 +171,9 @@ class Attempt:
         self._finish(Status.SUCCEEDED)
         return record.status.value
 
-    def _start(self) -> None:
-        """The attempt starts: the cooldown begins, the pending mark goes."""
+    def _start(self) -> Status | None:
+        """The attempt starts: the cooldown begins, the pending mark goes. Not when the
+        execution ended meanwhile (cancelled): then its final status."""
         now = self.runtime.clock()
         record = self.record
         record.attempts += 1
@@ -177,7 +182,7 @@ class Attempt:
         record.next_attempt_at = None
         record.error = None
         record.waiting_since = record.waiting_for = None
-        patiently(lambda: self.store.start_execution(record, now), "starting the attempt")
+        return patiently(lambda: self.store.start_execution(record, now), "starting the attempt")
 
     def _save(self, record: Execution) -> None:
         pipe = self.store.conn.pipeline()
@@ -210,8 +215,9 @@ class Attempt:
         since = self.record.waiting_since
         return 0.0 if since is None else self.runtime.clock() - since
 
-    def _wait(self) -> Retry:
-        """Record that the execution waits for the lock and have RQ bring it back later."""
+    def _wait(self) -> Retry | str:
+        """Record that the execution waits for the lock and have RQ bring it back later
+        (its final status instead when it was cancelled meanwhile)."""
         holder = self.store.lock_holder() or "(just released)"
         budget = self.runtime.config.lock_wait_seconds
         if self._waited() >= budget:
@@ -224,10 +230,11 @@ class Attempt:
         record.waiting_since = record.waiting_since or now
         record.waiting_for = holder
         record.next_attempt_at = now + delay
-        if first:
-            self.store.execution_event(record, "execution_waiting", holder=holder)
-        else:
-            self._save(record)
+        event = "execution_waiting" if first else None
+        ended = self.store.save_if_open(record, event, holder=holder)
+        if ended is not None:
+            record.status = ended
+            return ended.value
         # RQ fails a job once it asked for max retries: the budget above is the bound
         return Retry(max=self.lock_waits + 1, interval=delay)
 

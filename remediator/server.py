@@ -17,9 +17,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 
-from remediator import api, claims, logs
+from remediator import api, claims, logs, openapi
 from remediator.config import RemediatorConfig
 from remediator.errors import (
+    Conflict,
     NotFound,
     PayloadError,
     Rejected,
@@ -38,11 +39,12 @@ REQUEST_HEAD_SECONDS = 15.0
 between requests): aiohttp's keep-alive timer also runs from the connection's start and
 closes one whose request has not arrived whole, so slow senders do not hold sockets."""
 HTTP_LOG = logging.getLogger("remediator.http")
-PUBLIC = frozenset({"/metrics", "/healthz", "/readyz"})
+PUBLIC = frozenset({"/metrics", "/healthz", "/readyz", openapi.PATH})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATUS: list[tuple[type[RemediatorError], int, str]] = [
     (PayloadError, 400, "invalid_request"),
     (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
     (Rejected, 409, "rejected"),
     (StoreUnavailable, 503, "redis_unavailable"),
 ]
@@ -170,6 +172,7 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     api.add_routes(app)
+    openapi.add_route(app)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -14,7 +15,7 @@ from remediator.circuits import Circuits
 from remediator.claims import READ_STATE, decision_fields, state_from_reply, state_keys
 from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
-from remediator.records import AlertRef, Execution, Status
+from remediator.records import FINAL, AlertRef, Approval, Execution, Status
 
 # Keep the newest ARGV[1] executions: older ones leave the index and their records go too.
 _TRIM = """
@@ -52,6 +53,11 @@ def connect(url: str, timeout: float) -> redis.Redis:
     return pipelines.Redis.from_url(
         url, socket_connect_timeout=timeout, socket_timeout=timeout, health_check_interval=30
     )
+
+
+def awaiting_member(record: Execution) -> str:
+    """An execution's member in the set of those awaiting approval."""
+    return f"{record.command}|{record.id}"
 
 
 def execution_id_for(alert: Alert) -> str:
@@ -108,16 +114,11 @@ class Store:
         self._touch_episode(pipe, alert, decision, now)
         execution_id = None
         if decision.command is not None and decision.opens_circuit:
-            self._open_circuit(pipe, decision.command, now, alert.alertname)
-        if decision.reason is Reason.ENQUEUED:
+            self.open_circuit(pipe, decision.command, now, alert.alertname)
+        if decision.records_execution:
             assert decision.command is not None
             execution_id = execution_id_for(alert)
             policy = cfg.effective(decision.command)
-            pipe.set(keys.pending(decision.command), execution_id, ex=self.pending_ttl(policy))
-            window = keys.circuit_window(decision.command)
-            pipe.zadd(window, {execution_id: now})
-            pipe.zremrangebyscore(window, "-inf", now - policy.circuit.window_seconds)
-            pipe.expire(window, policy.circuit.window_seconds)
             ref = AlertRef(
                 alertname=alert.alertname,
                 fingerprint=alert.fingerprint,
@@ -125,11 +126,28 @@ class Store:
                 dedup_key=alert.dedup_key,
             )
             record = self.new_execution(execution_id, policy, "alert", {}, now, ref)
+            if decision.reason is Reason.ENQUEUED:
+                self.admit(pipe, record, now)
+            else:  # a person decides: not queued, not pending, not in the circuit's count
+                deadline = now + policy.approval_timeout_seconds
+                record.status = Status.AWAITING_APPROVAL
+                record.approval = Approval(policy=policy.approval, deadline=deadline)
+                pipe.zadd(keys.AWAITING, {awaiting_member(record): deadline})
             self.save_execution(pipe, record)
             pipe.hset(keys.episode(alert.dedup_key), "execution_id", execution_id)
         fields = decision_fields(alert, decision, now, execution_id)
         audit.append(pipe, "decision", fields, cfg.retention.audit_max_len)
         return execution_id
+
+    def admit(self, pipe: redis.client.Pipeline, record: Execution, now: float) -> None:
+        """Queue the marks of an alert-triggered execution about to be queued (in MULTI): the
+        command's pending mark and its place in the circuit's window."""
+        policy = self.config.effective(record.command)
+        pipe.set(keys.pending(record.command), record.id, ex=self.pending_ttl(policy))
+        window = keys.circuit_window(record.command)
+        pipe.zadd(window, {record.id: now})
+        pipe.zremrangebyscore(window, "-inf", now - policy.circuit.window_seconds)
+        pipe.expire(window, policy.circuit.window_seconds)
 
     def pending_ttl(self, policy: Effective) -> int:
         """How long a queued execution blocks the next one: its wait in the queue and for
@@ -151,9 +169,10 @@ class Store:
         pipe.expire(key, self.config.dedup_ttl_seconds)
         pipe.zadd(keys.EPISODES_ACTIVE, {alert.dedup_key: alert.starts_at.timestamp()}, nx=True)
 
-    def _open_circuit(
+    def open_circuit(
         self, pipe: redis.client.Pipeline, command: str, now: float, alertname: str
     ) -> None:
+        """Queue the opening of ``command``'s circuit and its audit entry (in MULTI)."""
         seconds = self.config.effective(command).circuit.open_seconds
         pipe.set(keys.circuit_open(command), now + seconds, ex=seconds)
         fields = {"command": command, "until": now + seconds, "alertname": alertname, "ts": now}
@@ -250,6 +269,12 @@ class Store:
         """Save a record and audit the change in one transaction."""
         pipe = self.conn.pipeline()
         self.save_execution(pipe, record)
+        self._audit_execution(pipe, record, event, extra)
+        pipe.execute()
+
+    def _audit_execution(
+        self, pipe: redis.client.Pipeline, record: Execution, event: str, extra: dict[str, Any]
+    ) -> None:
         fields = {
             "execution_id": record.id,
             "command": record.command,
@@ -259,18 +284,50 @@ class Store:
             **extra,
         }
         audit.append(pipe, event, fields, self.config.retention.audit_max_len)
-        pipe.execute()
 
-    def start_execution(self, record: Execution, now: float) -> None:
-        """Mark an attempt started: the cooldown begins, the pending mark goes."""
+    def save_if_open(
+        self,
+        record: Execution,
+        event: str | None = None,
+        before: Callable[[redis.client.Pipeline], None] | None = None,
+        **extra: Any,
+    ) -> Status | None:
+        """Save a record (and audit ``event``) unless the stored one is final by now: a
+        cancel, rejection or expiry that came first is never overwritten. None when saved,
+        else the stored final status. ``before`` queues further writes of the transaction."""
+        key = keys.execution(record.id)
+        while True:
+            with self.conn.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is not None:
+                        stored = Execution.model_validate_json(raw)
+                        if stored.status in FINAL:
+                            return stored.status
+                    pipe.multi()
+                    if before is not None:
+                        before(pipe)
+                    self.save_execution(pipe, record)
+                    if event is not None:
+                        self._audit_execution(pipe, record, event, extra)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+    def start_execution(self, record: Execution, now: float) -> Status | None:
+        """Mark an attempt started: the cooldown begins, the pending mark goes. Not when the
+        execution was cancelled meanwhile: then its final status."""
         policy = self.config.effective(record.command)
-        pipe = self.conn.pipeline()
-        if policy.cooldown_seconds > 0:
-            until = now + policy.cooldown_seconds
-            pipe.set(keys.cooldown(record.command), until, ex=policy.cooldown_seconds)
-        self.clear_pending(record, pipe)
-        pipe.execute()
-        self.execution_event(record, "execution_started")
+
+        def marks(pipe: redis.client.Pipeline) -> None:
+            if policy.cooldown_seconds > 0:
+                until = now + policy.cooldown_seconds
+                pipe.set(keys.cooldown(record.command), until, ex=policy.cooldown_seconds)
+            self.clear_pending(record, pipe)
+
+        return self.save_if_open(record, "execution_started", marks)
 
     def clear_pending(self, record: Execution, pipe: Client = None) -> None:
         """Drop the pending mark of an alert-triggered execution (never another's)."""

@@ -11,7 +11,7 @@ import pytest
 from tests.remediator.conftest import MakeConfigFile
 from tests.services import free_port, script
 
-COMMANDS = ["check-config", "serve", "worker", "run", "report"]
+COMMANDS = ["check-config", "serve", "worker", "run", "approve", "reject", "cancel", "report"]
 
 
 def remediator(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -63,6 +63,12 @@ ROUTES: list[tuple[str, dict[str, str], str]] = [
         "people-page",
     ),
     (
+        "an execution awaiting a person's approval: a page, never the remediator",
+        {"alertname": "RemediationAwaitingApproval", "severity": "critical",
+         "remediation_command": "EMERGENCY_RESTART", "job": "amc-remediator"},
+        "people-page",
+    ),
+    (
         "anomaly warning: people",
         {"alertname": "DiscoveryLatencyAnomaly", "severity": "warning", "instance": "a"},
         "people",

@@ -58,7 +58,7 @@ def _render(tmp_path: Path, exporter: str, prometheus: str) -> Path:
     config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [nobody]}]
     targets = {
         "amc-exporter": exporter, "amc-remediator": nobody, "alertmanager": nobody,
-        "prometheus": prometheus,
+        "prometheus": prometheus, "amc-mtail": nobody,
     }  # fmt: skip
     for job in config["scrape_configs"]:
         job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]

@@ -19,6 +19,7 @@ from tests.rules.tools import (
 EXPECTED_TEST_FILES = {
     "algorithm_quality_degraded.yml",
     "anomaly.yml",
+    "classification.yml",
     "data_integrity_compromised.yml",
     "discovery_system_failure.yml",
     "high_error_rate.yml",

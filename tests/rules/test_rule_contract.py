@@ -26,10 +26,14 @@ DECISION_RULES = {
     "HighErrorRate": ("15m", "critical", "critical", "EMERGENCY_RESTART"),
 }
 SEVERITIES = {"info", "warning", "error", "critical"}
-CONTRACT_RECORDING_RULE = "amc:api_probe_failures:ratio_rate10m"
+CONTRACT_RECORDING_RULES = (
+    "amc:api_probe_failures:ratio_rate10m",
+    "amc:platform_http_errors:ratio_rate10m",
+)
 
-# The metric names the rules may read: DESIGN.md section 4 (exporter) and section 6
-# (remediator), the exporter's probe freshness, and Prometheus' own series.
+# The metric names the rules may read: DESIGN.md section 4 (exporter), section 6
+# (remediator) and section 8 (the mtail programs' and the exporter's job failures), the
+# exporter's probe freshness, and Prometheus' own series.
 KNOWN_METRICS = {
     "amc_discovery_candidates",
     "amc_discovery_response_seconds",
@@ -47,9 +51,19 @@ KNOWN_METRICS = {
     "amc_redis_up",
     "amc_api_up",
     "amc_exporter_last_probe_timestamp_seconds",
+    "amc_discovery_job_failures",
+    "amc_platform_http_requests_total",
+    "amc_platform_http_request_duration_seconds",
+    "amc_platform_jobs_total",
+    "amc_platform_job_failures_total",
+    "amc_platform_provider_errors_total",
+    "amc_platform_exceptions_total",
+    "amc_platform_worker_starts_total",
+    "amc_platform_log_lines_total",
     "amc_remediator_executions_total",
     "amc_remediator_circuit_open",
     "amc_remediator_unverified_total",
+    "amc_remediator_awaiting_approval",
     "alertmanager_notifications_failed_total",
     "prometheus_notifications_errors_total",
     "prometheus_notifications_dropped_total",
@@ -116,6 +130,25 @@ def test_meta_and_anomaly_alerts_page_or_notify_people_only() -> None:
         elif rule.file in {"anomaly.yml", "platform.yml"}:
             assert set(rule.labels) == {"severity"}, rule.name
             assert rule.labels["severity"] in {"info", "warning"}, rule.name
+        elif rule.file == "classification.yml":
+            assert set(rule.labels) == {"severity"}, rule.name  # no command: people act
+
+
+# The classification rules (DESIGN.md section 8, issue classification): alert -> severity.
+CLASSIFICATION = {
+    "PlatformProviderRateLimited": "warning",
+    "PlatformProviderAuthFailing": "error",
+    "PlatformDatabaseErrors": "error",
+    "DiscoveryWorkerCrashLoop": "error",
+    "DiscoveryJobTimeouts": "warning",
+    "DiscoveryJobsFailing": "warning",
+    "PlatformRouteErrorSpike": "warning",
+}
+
+
+def test_classification_rules_are_the_known_set_with_their_severities() -> None:
+    found = {rule.name: rule.labels for rule in alerts() if rule.file == "classification.yml"}
+    assert found == {name: {"severity": severity} for name, severity in CLASSIFICATION.items()}
 
 
 # DESIGN.md section 5: outages no command cures page people (severity error, no command).
@@ -135,8 +168,9 @@ def test_outage_alert_is_the_contract(name: str, expected: tuple[str, str, str])
     assert rule.labels == {"severity": "error"}  # no command, no priority: it pages people
 
 
-def test_contract_recording_rule_exists_once() -> None:
-    assert [rule.name for rule in rules()].count(CONTRACT_RECORDING_RULE) == 1
+@pytest.mark.parametrize("name", CONTRACT_RECORDING_RULES)
+def test_contract_recording_rule_exists_once(name: str) -> None:
+    assert [rule.name for rule in rules()].count(name) == 1
 
 
 @pytest.mark.parametrize(
@@ -193,6 +227,7 @@ def test_prometheus_config_scrapes_both_jobs_and_alerts_alertmanager() -> None:
     }
     assert jobs["amc-exporter"] == ["127.0.0.1:9864"]
     assert jobs["amc-remediator"] == ["127.0.0.1:9865"]
+    assert jobs["amc-mtail"] == ["127.0.0.1:3903"]  # the platform's logs (mtail's default)
     # The delivery path: the meta-alerts of group amc-delivery read their metrics.
     assert jobs["alertmanager"] == ["127.0.0.1:9093"]
     assert jobs["prometheus"] == ["127.0.0.1:9090"]

@@ -61,6 +61,19 @@ SCENARIOS: dict[str, Scenario] = {
     # Beyond the exporter's discovery probe timeout (90 s): probes time out.
     "slow_api": Scenario([("api_latency", {"seconds": 95})]),
     "healthy": Scenario([]),
+    # EMERGENCY_RESTART needs a person's yes while the change window is open: here all day,
+    # every day (the window's edges are decide()'s table tests).
+    "approval": Scenario(
+        [("api_errors", {"ratio": 1})],
+        {
+            "commands": {"EMERGENCY_RESTART": {"approval": "in_window"}},
+            "change_window": {
+                "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "start": "00:00",
+                "end": "24:00",
+            },
+        },
+    ),
 }
 
 
