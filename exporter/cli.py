@@ -47,8 +47,8 @@ def _setup_logging(level: str) -> None:
 def _config(
     path: str | None, listen: str | None, platform_url: str | None, redis_url: str | None
 ) -> ExporterConfig:
-    # DESIGN.md section 2: flag > file > environment variable > built-in default; a variable
-    # whose flag is given is not looked at.
+    # docs/architecture.md, "Programs": flag > file > environment variable > built-in
+    # default; a variable whose flag is given is not looked at.
     flags = {"AMC_PLATFORM_URL": platform_url, "REDIS_URL": redis_url}
     environ = {k: v for k, v in os.environ.items() if flags.get(k) is None}
     return (

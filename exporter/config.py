@@ -1,12 +1,13 @@
 """The exporter's settings: platform, Redis, probe schedule, platform timers, integrity markers.
 
-The defaults match the real AMC-TRADER platform (DESIGN.md section 3), so pointing the exporter
-at it is a matter of setting its base URL and Redis URL. ``load_config(path)`` reads a YAML file
-into a validated, frozen ``ExporterConfig``; any error is a ``ConfigError`` whose message is one
-line naming the field path and the bad value. Precedence (DESIGN.md section 2): a flag
-overrides the file, which overrides the defaults; ``AMC_PLATFORM_URL`` and ``REDIS_URL`` are
-only defaults. ``ExporterConfig.with_environment`` fills them in where the file is silent and
-``ExporterConfig.with_overrides`` applies the flags; a bad value names its flag or variable.
+The defaults match the real AMC-TRADER platform (docs/architecture.md, "The platform being
+watched"), so pointing the exporter at it is a matter of setting its base URL and Redis URL.
+``load_config(path)`` reads a YAML file into a validated, frozen ``ExporterConfig``; any error is a
+``ConfigError`` whose message is one line naming the field path and the bad value. Precedence
+(docs/architecture.md, "Programs"): a flag overrides the file, which overrides the defaults;
+``AMC_PLATFORM_URL`` and ``REDIS_URL`` are only defaults. ``ExporterConfig.with_environment``
+fills them in where the file is silent and ``ExporterConfig.with_overrides`` applies the flags;
+a bad value names its flag or variable.
 ``exporter/example.yml`` states every setting with its default (a test keeps the two equal).
 """
 
@@ -43,7 +44,8 @@ DEFAULT_EXPECTED_ROUTES: tuple[str, ...] = (
     "/trades/portfolio",
 )
 
-# The remediator's queues (DESIGN.md section 6); with the discovery queue, exported by name.
+# The remediator's queues (docs/architecture.md, "Contracts"); with the discovery queue,
+# exported by name.
 DEFAULT_RQ_QUEUES: tuple[str, ...] = (
     "remediation-critical",
     "remediation-high",
@@ -196,8 +198,8 @@ class ProbesConfig(_Model):
 class ThresholdsConfig(_Model):
     """The platform's timers that system status is judged by, and health scoring.
 
-    The defaults are the real platform's (DESIGN.md section 3); a deployment whose platform
-    runs other timers (the local stack scales them) states them here.
+    The defaults are the real platform's (docs/architecture.md, "The platform being watched"); a
+    deployment whose platform runs other timers (the local stack scales them) states them here.
     """
 
     # The discovery worker sets its heartbeat this often: late after 2, dead after 3 of them.

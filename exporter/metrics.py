@@ -1,10 +1,10 @@
 """A Prometheus collector that renders the probes' latest results; it never does I/O.
 
-Metric names, labels and meanings are the contract of DESIGN.md section 4. Every label value
-comes from a fixed set or from configuration, never from Redis or the platform as it is, and
-never one per job or worker: ``route`` is an expected route; ``queue`` is the discovery queue,
-a queue of ``rq.queues``, or ``other``, the sum of every other queue found in Redis (so 300
-queues in Redis still make 6 ``queue`` values).
+Metric names, labels and meanings are the contract of docs/architecture.md, "Metrics". Every label
+value comes from a fixed set or from configuration, never from Redis or the platform as it is, and
+never one per job or worker: ``route`` is an expected route; ``queue`` is the discovery queue, a
+queue of ``rq.queues``, or ``other``, the sum of every other queue found in Redis (so 300 queues in
+Redis still make 6 ``queue`` values).
 
 What is absent, and when (nothing stale is shown as current):
 - status, ``amc_api_up``: until the first health or discovery probe has finished;

@@ -1,8 +1,8 @@
 """System status from the platform's machinery, and health scores (pure).
 
-The status is the evidence of the platform's machinery alone (DESIGN.md section 4), never the
-candidate count or the discovery latency: those are the two other signals of the two-of-three
-decision rules, and a status derived from them would count one symptom twice.
+The status is the evidence of the platform's machinery alone (docs/architecture.md, "Metrics"),
+never the candidate count or the discovery latency: those are the two other signals of the
+two-of-three decision rules, and a status derived from them would count one symptom twice.
 
 - ``down``: the API did not answer the latest core probe;
 - ``critical``: ``/health`` fails ``redis`` or ``database``, or answers without a health

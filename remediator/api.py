@@ -259,7 +259,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """The routes of DESIGN.md section 6, plus the circuits."""
+    """The routes of docs/architecture.md, "Contracts", plus the circuits."""
     app.router.add_post("/webhook", webhook)
     app.router.add_get("/api/v1/commands", list_commands)
     app.router.add_post("/api/v1/commands/{name}", run_command)

@@ -38,8 +38,8 @@ DEFAULT_ALERTS = {
 }
 # RQ's default interval between a worker's checks of its work horse.
 RQ_MONITOR_SECONDS = 30
-# The platform's cache keys (DESIGN.md section 3); the worker heartbeat is deliberately
-# not matched, so a flush never makes a live worker look dead.
+# The platform's cache keys (docs/architecture.md, "The platform being watched"); the worker
+# heartbeat is deliberately not matched, so a flush never makes a live worker look dead.
 DEFAULT_CACHE_PATTERNS = ["amc:discovery:candidates:*", "amc:discovery:status:*"]
 
 
@@ -124,7 +124,7 @@ Approval = Literal["never", "always", "in_window"]
 
 
 class Policy(Model):
-    """Defaults for every command (DESIGN.md section 6)."""
+    """Defaults for every command (docs/architecture.md, "Contracts")."""
 
     cooldown_seconds: int = Field(default=600, ge=0)
     retries: int = Field(default=0, ge=0, le=10)

@@ -32,7 +32,8 @@ PREFIX = "amc_remediator_"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 EPISODE_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
-# The outcomes of executions_total (DESIGN.md section 6): every command has each, from 0.
+# The outcomes of executions_total (docs/architecture.md, "Contracts"): every command has
+# each, from 0.
 OUTCOMES = ("succeeded", "failed", "timed_out", "cancelled", "rejected", "expired")
 EXECUTION_DURATION = "execution_duration_seconds"
 TIME_TO_REMEDIATE = "time_to_remediate_seconds"

@@ -20,7 +20,7 @@ from remediator.commands.base import Command, Context, Verification
 from remediator.commands.discovery import api, run_discovery
 from remediator.commands.view import exporter_config
 
-# The /health components whose failure no command cures (DESIGN: outages).
+# The /health components whose failure no command cures (docs/architecture.md, "Rules": outages).
 OUTAGE_COMPONENTS = ("database", "polygon", "alpaca")
 
 

@@ -23,7 +23,7 @@ JOB_WAIT_SECONDS = 120.0
 API_WAIT_SECONDS = 60.0
 # A run skipped because another job held the lock is tried again this many times.
 SKIPPED_RETRIES = 3
-# The platform's trade-ready score (DESIGN section 3).
+# The platform's trade-ready score (docs/architecture.md, "The platform being watched").
 TRADE_READY_SCORE = 65.0
 ENDED = ("finished", "failed", "stopped", "canceled")
 

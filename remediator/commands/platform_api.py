@@ -1,9 +1,9 @@
 """The platform's HTTP API as the commands act on it: trigger a discovery run, follow its job.
 
 Synchronous (commands run in RQ work horses), every call bounded by a timeout, redirects never
-followed. Paths are the platform's (DESIGN: ``/discovery/trigger``, ``/discovery/status``);
-nothing from an alert reaches a URL: strategies come from the configuration and are checked
-against it before they get here.
+followed. Paths are the platform's (docs/architecture.md: ``/discovery/trigger``,
+``/discovery/status``); nothing from an alert reaches a URL: strategies come from the configuration
+and are checked against it before they get here.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 DASHBOARDS = PROJECT / "grafana" / "dashboards"
 UIDS = ("amc-platform", "amc-automation", "amc-agent")
 
-# The log-derived metrics of mtail's programs (DESIGN.md section 8) and the recording rule
-# over them: the one place the dashboard tests name them.
+# The log-derived metrics of mtail's programs (docs/architecture.md, "Metrics") and the
+# recording rule over them: the one place the dashboard tests name them.
 MTAIL_CONTRACT = {
     "amc_platform_http_requests_total",
     "amc_platform_http_request_duration_seconds_bucket",

@@ -1,4 +1,5 @@
-"""amtool: the Alertmanager configuration is valid and routes every alert where DESIGN.md says."""
+"""amtool: the Alertmanager configuration is valid and routes every alert where
+docs/architecture.md says."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ ROUTES: list[tuple[str, dict[str, str], str]] = [
 
 
 def _receivers(labels: dict[str, str]) -> str:
-    """The routing policy of DESIGN.md section 5, stated independently of the config."""
+    """The routing policy of docs/architecture.md, "Rules", stated independently of the config."""
     if labels.get("alertname") == "Watchdog":
         return "deadmans-switch"
     receivers = ["remediator"] if labels.get("command") else []

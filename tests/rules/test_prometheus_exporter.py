@@ -1,7 +1,7 @@
 """A real Prometheus with our configuration and rules, scraping the real amc-exporter.
 
-The platform, the remediator and Alertmanager are absent (nothing listens on their ports):
-the exporter reports the platform down, and the rules must make of that what DESIGN.md says,
+The platform, the remediator and Alertmanager are absent (nothing listens on their ports): the
+exporter reports the platform down, and the rules must make of that what docs/architecture.md says,
 without a single evaluation error. prometheus.yml is rendered the way a deployment renders it
 (target addresses, rule path) with one-second scrape and evaluation intervals.
 """

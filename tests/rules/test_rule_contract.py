@@ -1,4 +1,4 @@
-"""The rule files keep the contracts of DESIGN.md sections 4-6, read as data."""
+"""The rule files keep the contracts of docs/architecture.md, read as data."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.rules.tools import (
     seconds,
 )
 
-# DESIGN.md section 5: alert -> (for, severity, priority, command).
+# docs/architecture.md, "Rules": alert -> (for, severity, priority, command).
 DECISION_RULES = {
     "DiscoverySystemFailure": ("30m", "critical", "critical", "RESTART_DISCOVERY_SYSTEM"),
     "DataIntegrityCompromised": ("60m", "error", "high", "INTEGRATE_REAL_DATA"),
@@ -31,7 +31,7 @@ CONTRACT_RECORDING_RULES = (
     "amc:platform_http_errors:ratio_rate10m",
 )
 
-# The metric names the rules may read: DESIGN.md section 4 (exporter), section 6
+# The metric names the rules may read: docs/architecture.md, "Metrics" (exporter), section 6
 # (remediator) and section 8 (the mtail programs' and the exporter's job failures), the
 # exporter's probe freshness, and Prometheus' own series.
 KNOWN_METRICS = {
@@ -134,7 +134,7 @@ def test_meta_and_anomaly_alerts_page_or_notify_people_only() -> None:
             assert set(rule.labels) == {"severity"}, rule.name  # no command: people act
 
 
-# The classification rules (DESIGN.md section 8, issue classification): alert -> severity.
+# The classification rules (docs/architecture.md, "Rules"): alert -> severity.
 CLASSIFICATION = {
     "PlatformProviderRateLimited": "warning",
     "PlatformProviderAuthFailing": "error",
@@ -151,7 +151,7 @@ def test_classification_rules_are_the_known_set_with_their_severities() -> None:
     assert found == {name: {"severity": severity} for name, severity in CLASSIFICATION.items()}
 
 
-# DESIGN.md section 5: outages no command cures page people (severity error, no command).
+# docs/architecture.md, "Rules": outages no command cures page people (severity error, no command).
 OUTAGES = {"PlatformComponentDown": ("platform.yml", "5m", "amc_component_up == 0")}
 
 
