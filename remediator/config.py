@@ -258,6 +258,7 @@ class RemediatorConfig(Model):
     token: Secret = Secret(env="AMC_REMEDIATOR_TOKEN")
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     intake_threads: int = Field(default=8, ge=1, le=128)
+    max_concurrent_requests: int = Field(default=256, ge=1, le=65536)
     # Longer than Alertmanager's repeat_interval for the remediator (ours: 1h); refreshed by
     # every repeat.
     dedup_ttl_seconds: int = Field(default=86400, ge=60)

@@ -78,20 +78,37 @@ def _refuse(status: int, error: str, detail: str) -> web.Response:
     return response
 
 
-def guard(token: str, max_body_bytes: int) -> Middleware:
+def guard(token: str, max_body_bytes: int, max_concurrent: int) -> Middleware:
     """The one middleware: the bearer token on every route but /metrics, /healthz and
     /readyz, then domain errors as JSON ``{"error", "detail"}`` with their status.
 
     Before the token, what the headers alone refuse: a declared body over the size limit
     (413, not waited for) and any ``Content-Encoding`` (415: Alertmanager sends plain JSON,
-    and the server does not decompress, so a compressed body costs nothing unread).
+    and the server does not decompress, so a compressed body costs nothing unread). Beyond
+    ``max_concurrent`` requests in progress, the next is a 503 at once (Alertmanager sends
+    it again): a flood waits in no queue and holds no thread; the probes are not counted.
 
     One layer rather than two: it runs on every webhook.
     """
     expected = token.encode()
+    in_progress = 0
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal in_progress
+        if request.path in PUBLIC:
+            return await _checked(request, handler)
+        if in_progress >= max_concurrent:
+            response = _refuse(503, "overloaded", f"more than {max_concurrent} requests at once")
+            response.headers["Retry-After"] = "1"
+            return response
+        in_progress += 1
+        try:
+            return await _checked(request, handler)
+        finally:
+            in_progress -= 1
+
+    async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
         length = request.content_length
         if length is not None and length > max_body_bytes:
             detail = f"the body may have at most {max_body_bytes} bytes"
@@ -144,7 +161,7 @@ def create_app(
     """The remediator's application; Redis and the thread pool live in cleanup_ctx."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[guard(token, config.max_body_bytes)],
+        middlewares=[guard(token, config.max_body_bytes, config.max_concurrent_requests)],
         # Bodies are read as sent: a compressed one is refused (415) before it is inflated.
         handler_args={"auto_decompress": False, "logger": HTTP_LOG},
     )

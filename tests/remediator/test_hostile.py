@@ -7,11 +7,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
+import signal
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
+from remediator.config import parse_config
 from tests.remediator.conftest import AUTH, MakeClient, alert, body, message
+from tests.services import RedisServer
 
 
 async def test_an_alert_without_a_time_zone_is_decided_with_the_rest(
@@ -127,3 +132,37 @@ async def test_a_compressed_body_is_refused_unread(make_client: MakeClient) -> N
         assert "Content-Encoding" in (await resp.json())["detail"]
     # the server still answers at once
     assert (await client.post("/webhook", data=body(alert()), headers=AUTH)).status == 200
+
+
+async def test_requests_beyond_the_concurrency_bound_are_503_at_once(
+    make_client: MakeClient, own_redis_server: RedisServer, token_file: Path
+) -> None:
+    """Two webhooks hang on a paused Redis; the third is refused at once (Alertmanager sends
+    it again), and the probes still answer."""
+    config = parse_config({
+        "redis_url": own_redis_server.url, "redis_timeout_seconds": 3,
+        "token": {"file": str(token_file)}, "max_concurrent_requests": 2,
+    })  # fmt: skip
+    client = await make_client(config)
+    assert own_redis_server.proc is not None
+    pid = own_redis_server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        hanging = [
+            asyncio.create_task(client.post(
+                "/webhook", data=body(alert(fingerprint=f"{n:x}")), headers=AUTH
+            ))
+            for n in range(2)
+        ]  # fmt: skip
+        await asyncio.sleep(0.5)
+        assert not any(task.done() for task in hanging)
+        resp = await client.post("/webhook", data=body(alert(fingerprint="ff")), headers=AUTH)
+        assert resp.status == 503
+        assert (await resp.json())["error"] == "overloaded"
+        assert resp.headers["Retry-After"] == "1"
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert {(await task).status for task in hanging} <= {200, 503}  # done, or Redis timed out
+    resp = await client.post("/webhook", data=body(alert(fingerprint="ff")), headers=AUTH)
+    assert resp.status == 200  # the bound is free again
