@@ -243,6 +243,24 @@ def outcomes_row() -> list[AnyPanel]:
             ),
             minimum=0,
         ),
+        graph(
+            Look(
+                "Awaiting approval",
+                "Executions waiting for a person's yes, per command "
+                "(RemediationAwaitingApproval pages people): approve or reject them with "
+                "the API or amc-remediator approve|reject.",
+                "short",
+                24,
+                6,
+                queries=[
+                    Query(
+                        "max by (command) (" + sel("amc_remediator_awaiting_approval") + ")",
+                        "{{command}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
     ]
 
 

@@ -257,6 +257,22 @@ def queue_row() -> list[AnyPanel]:
         ),
         graph(
             Look(
+                "Failed discovery jobs by exception",
+                "Discovery jobs that failed within the cache TTL, by exception class, as the "
+                "exporter reads them from RQ's failed-job registry (no logs needed).",
+                "short",
+                8,
+                queries=[
+                    Query(
+                        "max by (exception) (" + sel("amc_discovery_job_failures") + ")",
+                        "{{exception}}",
+                    )
+                ],
+            ),
+            minimum=0,
+        ),
+        graph(
+            Look(
                 "Redis memory",
                 "Memory used by the platform's Redis, and its maxmemory (0: no limit).",
                 "bytes",
