@@ -298,15 +298,18 @@ def _send_raw(base: str, request: bytes, timeout: float = 10) -> bytes:
         return b"".join(chunks)
 
 
-def test_a_malformed_authorization_header_never_reaches_the_log(
+def test_a_malformed_authorization_header_never_reaches_the_log_or_the_reply(
     services: Services, tmp_path: Path, make_config_file: MakeConfigFile, redis_url: str
 ) -> None:
     """aiohttp refuses a header with an invalid byte or over its size limit, and logged the
-    offending line (the token) at ERROR."""
+    offending line (the token) at ERROR and repeated it in its reply."""
     base = start_serve(services, make_config_file(), redis_url)
     for header in (f"Bearer {TOKEN}\x7f".encode(), f"Bearer {TOKEN}".encode() + b"a" * 9000):
         request = b"POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: " + header + b"\r\n\r\n"
-        assert _send_raw(base, request).startswith(b"HTTP/1.0 400")
+        reply = _send_raw(base, request)
+        assert reply.startswith(b"HTTP/1.0 400")
+        assert TOKEN.encode() not in reply  # aiohttp's own reply repeats the line
+        assert reply.endswith(b"malformed HTTP request")
     log_path = next(tmp_path.glob("serve-*.log"))
     wait_for(lambda: log_path.read_text().count("malformed HTTP request") == 2, 5,
              "both refusals in the log")  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.rules.tools import ALERTMANAGER_CONFIG, ALERTMANAGER_DIR, binary, load_yaml
 from tests.services import Service, free_port
@@ -131,6 +132,18 @@ def statuses(base: str) -> dict[tuple[str, str], list[str]]:
     with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5) as response:
         alerts = json.load(response)
     return {alert_key(a["labels"]): a["status"]["inhibitedBy"] for a in alerts}
+
+
+def nflog_queries(base: str) -> float:
+    """Alertmanager's count of notification-log queries: one per flush of a group that has
+    alerts left after inhibition, per integration it notifies (the dedup stage asks the log
+    whether to send)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "alertmanager_nflog_queries":
+            return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    raise AssertionError("alertmanager_nflog_queries_total is not exposed")
 
 
 def start_alertmanager(services: Callable[..., Service], config: Path, tmp_path: Path) -> str:
