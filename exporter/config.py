@@ -27,7 +27,17 @@ DEFAULT_LISTEN = "127.0.0.1:9864"
 DEFAULT_PLATFORM_URL = "http://127.0.0.1:8700"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-# The routes the platform serves, then the six the original agent found missing (404).
+KNOWN_MISSING_ROUTES: tuple[str, ...] = (
+    "/discovery/test",
+    "/discovery/strategy-validation",
+    "/discovery/calibration/status",
+    "/discovery/direct",
+    "/squeeze/alerts",
+    "/trades/portfolio",
+)
+"""The six routes the original agent found missing (404); expected, so their absence shows."""
+
+# The routes the platform serves, then the six it lacks.
 DEFAULT_EXPECTED_ROUTES: tuple[str, ...] = (
     "/health",
     "/discovery/contenders/last",
@@ -36,12 +46,7 @@ DEFAULT_EXPECTED_ROUTES: tuple[str, ...] = (
     "/discovery/health",
     "/discovery/emergency/worker-health",
     "/api/discovery/health",
-    "/discovery/test",
-    "/discovery/strategy-validation",
-    "/discovery/calibration/status",
-    "/discovery/direct",
-    "/squeeze/alerts",
-    "/trades/portfolio",
+    *KNOWN_MISSING_ROUTES,
 )
 
 # The remediator's queues (docs/architecture.md, "Contracts"); with the discovery queue,

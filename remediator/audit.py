@@ -9,12 +9,11 @@ from typing import Any
 
 import redis
 
+from remediator import keys
 from remediator.logs import RawJson
 from remediator.pipelines import after_execute
 
 log = logging.getLogger(__name__)
-
-AUDIT_KEY = "amc:remediator:audit"
 
 
 def append(
@@ -27,7 +26,7 @@ def append(
     """
     entry = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
     data = {"event": event, "data": json.dumps(entry, default=str)}
-    pipe.xadd(AUDIT_KEY, data, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
+    pipe.xadd(keys.AUDIT, data, maxlen=max_len, approximate=True)  # type: ignore[arg-type]
     after_execute(pipe, partial(log_entry, event, entry))
     return entry
 
@@ -53,7 +52,7 @@ def read(
 ) -> list[dict[str, Any]]:
     """The newest entries first, optionally filtered (scans at most 10x ``limit`` entries)."""
     raw: list[tuple[bytes, dict[bytes, bytes]]] = conn.xrevrange(  # type: ignore[assignment]
-        AUDIT_KEY, count=limit * 10
+        keys.AUDIT, count=limit * 10
     )
     out: list[dict[str, Any]] = []
     for entry_id, fields in raw:

@@ -54,7 +54,7 @@ class Circuits:
         pipe = self.conn.pipeline(transaction=False)
         for name in CATALOG:
             window = self.config.effective(name).circuit.window_seconds
-            names = [keys.circuit_open(name), keys.circuit_seen(name), audit.AUDIT_KEY]
+            names = [keys.circuit_open(name), keys.circuit_seen(name), keys.AUDIT]
             args: list[str | float] = [SEEN_TTL_SECONDS, name, now, max_len]
             self._observe(keys=names, args=args, client=pipe)
             pipe.zcount(keys.circuit_window(name), f"({now - window}", "+inf")

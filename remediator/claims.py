@@ -323,7 +323,7 @@ class Claims:
         ]  # fmt: skip
         names = [
             *state_keys(alert, command),
-            keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE, audit.AUDIT_KEY,
+            keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE, keys.AUDIT,
         ]  # fmt: skip
         reply = await self.pipeliner.call(self._commit, names, args)
         if not reply[0]:
@@ -348,7 +348,7 @@ class Claims:
         }
         names = [
             keys.resolved(alert.dedup_key), keys.EPISODES_ACTIVE, keys.episode(alert.dedup_key),
-            keys.STATS, audit.AUDIT_KEY,
+            keys.STATS, keys.AUDIT,
         ]  # fmt: skip
         args: list[str | int | float] = [
             self.config.dedup_ttl_seconds, alert.dedup_key, now, seconds or 0.0,

@@ -8,6 +8,7 @@ EPISODES_ACTIVE = PREFIX + "episodes:active"
 EXECUTION_COUNTS = PREFIX + "metrics:executions"
 UNVERIFIED_COUNTS = PREFIX + "metrics:unverified"
 STATS = PREFIX + "stats"
+AUDIT = PREFIX + "audit"
 LOCK = PREFIX + "lock:disruptive"
 MAINTENANCE = PREFIX + "lock:maintenance"
 # Executions awaiting a person's approval: members ``<command>|<execution id>``, score their

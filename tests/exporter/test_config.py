@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ExporterConfig, load_config, validate_config
+from exporter.config import KNOWN_MISSING_ROUTES, ExporterConfig, load_config, validate_config
 from exporter.errors import ConfigError
 from tests.services import script
 
@@ -34,15 +34,7 @@ def test_defaults_describe_the_real_platform() -> None:
     assert config.discovery.heartbeat_key == "amc:discovery:worker:heartbeat"
     assert config.discovery.lock_key == "discovery_job_lock"
     assert config.probes.discovery.timeout_seconds > 60
-    missing = {
-        "/discovery/test",
-        "/discovery/strategy-validation",
-        "/discovery/calibration/status",
-        "/discovery/direct",
-        "/squeeze/alerts",
-        "/trades/portfolio",
-    }
-    assert missing <= set(config.platform.expected_routes)
+    assert set(KNOWN_MISSING_ROUTES) <= set(config.platform.expected_routes)
     # The platform's timers: heartbeat every 30 s, job timeout 900 s, results cache 600 s.
     assert config.thresholds.heartbeat_interval_seconds == 30
     assert config.thresholds.job_timeout_seconds == 900

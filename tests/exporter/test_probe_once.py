@@ -8,17 +8,12 @@ from collections.abc import Callable
 import pytest
 import redis as redis_lib
 
-from exporter.config import load_config, validate_config
+from exporter.config import KNOWN_MISSING_ROUTES, load_config, validate_config
 from exporter.probes import probe_once
 from tests.sandbox_handle import SandboxHandle
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
-
-MISSING = {
-    "/discovery/test", "/discovery/strategy-validation", "/discovery/calibration/status",
-    "/discovery/direct", "/squeeze/alerts", "/trades/portfolio",
-}  # fmt: skip
 
 
 async def test_probe_once_reports_the_platform(
@@ -36,7 +31,7 @@ async def test_probe_once_reports_the_platform(
     assert snapshot.discovery.candidates == 50
     assert snapshot.integrity is not None
     assert snapshot.integrity.mock_suspected is False
-    assert set(snapshot.routes_missing) == MISSING
+    assert set(snapshot.routes_missing) == set(KNOWN_MISSING_ROUTES)
     assert snapshot.components == dict.fromkeys(
         ("env", "database", "redis", "polygon", "alpaca"), True
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from exporter.config import KNOWN_MISSING_ROUTES
 from remediator.config import RemediatorConfig
 from remediator.intake import submit
 from remediator.records import Status
@@ -14,15 +15,6 @@ from tests.remediator.conftest import record_of
 from tests.sandbox_handle import SandboxHandle
 
 pytestmark = pytest.mark.slow
-SEED_MISSING = {
-    "/discovery/test",
-    "/discovery/strategy-validation",
-    "/discovery/calibration/status",
-    "/discovery/direct",
-    "/squeeze/alerts",
-    "/trades/portfolio",
-}
-"""The routes the original agent found missing (404), missing in the sandbox too."""
 
 
 def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict:
@@ -80,7 +72,7 @@ def test_validate_endpoints_reports_the_missing_routes(
     assert result["unanswered"] == []
     # Exactly these: /discovery/contenders/last answers 404 "no results cached" here, and
     # that route exists.
-    assert set(result["missing"]) == SEED_MISSING
+    assert set(result["missing"]) == set(KNOWN_MISSING_ROUTES)  # the sandbox lacks them too
     assert record["verified"] is False
 
 

@@ -14,6 +14,7 @@ from remediator.alerts import parse_message
 from remediator.config import RemediatorConfig
 from remediator.store import Store
 from tests.remediator.conftest import Clock, MakeIntake, alert, body
+from tests.services import wait_for
 
 
 def test_a_circuit_closed_by_its_timeout_is_audited_once_when_seen(
@@ -21,10 +22,11 @@ def test_a_circuit_closed_by_its_timeout_is_audited_once_when_seen(
 ) -> None:
     now = time.time()
     # as an opening decision leaves it: the end of the open period, expiring with it
-    redis.set(keys.circuit_open("FLUSH_REDIS"), now + 0.2, px=200)
+    key = keys.circuit_open("FLUSH_REDIS")
+    redis.set(key, now + 0.2, px=200)
     assert store.circuits(now)["FLUSH_REDIS"]["open"] is True
     assert audit.read(redis, 10, event="circuit_closed") == []
-    time.sleep(0.3)
+    wait_for(lambda: not redis.exists(key), 5, "the open circuit's key to expire")
     assert store.circuits(now + 0.3)["FLUSH_REDIS"]["open"] is False
     (closed,) = audit.read(redis, 10, event="circuit_closed")
     assert (closed["command"], closed["by"]) == ("FLUSH_REDIS", "timeout")

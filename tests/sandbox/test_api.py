@@ -8,13 +8,10 @@ import pytest
 import redis as redis_lib
 from aiohttp.test_utils import TestClient
 
+from exporter.config import KNOWN_MISSING_ROUTES
 from sandbox.keys import CANDIDATES_KEY, DISCOVERY_QUEUE, LOCK_KEY, STATUS_KEY
 
 PREFIXES = ["/discovery", "/api/discovery"]
-MISSING = [
-    "/discovery/test", "/discovery/strategy-validation", "/discovery/calibration/status",
-    "/discovery/direct", "/squeeze/alerts", "/trades/portfolio",
-]  # fmt: skip
 
 
 async def fill_cache(client: TestClient, run_jobs: Callable[[], None]) -> dict:
@@ -109,7 +106,7 @@ async def test_trigger_rejects_bad_parameters(client: TestClient, query: str, de
     assert (await response.json())["detail"] == detail
 
 
-@pytest.mark.parametrize("path", MISSING)
+@pytest.mark.parametrize("path", KNOWN_MISSING_ROUTES)
 async def test_the_routes_the_original_agent_missed_are_missing(
     client: TestClient, path: str
 ) -> None:

