@@ -64,9 +64,32 @@ class RemediationWorker(Worker):
         except Exception:
             log.error("could not record the death of %s", job.id, exc_info=True)
 
+    # RQ's work loop calls these three outside the handling that waits out a Redis outage
+    # (its dequeue backs off and reconnects): a Redis restart at that moment killed the
+    # worker. Skipped while Redis is away, they run again on the next round.
+
+    def set_state(self, state: Any, pipeline: Any = None) -> None:
+        """RQ's worker state (informational), skipped while Redis does not answer."""
+        try:
+            super().set_state(state, pipeline)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("worker state not recorded: Redis unavailable (%s)", exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's suspension check, skipped while Redis does not answer."""
+        try:
+            super().check_for_suspension(burst)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("suspension check skipped: Redis unavailable (%s)", exc)
+
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance (abandoned jobs fail through our callback), then reconciliation."""
-        super().run_maintenance_tasks()
+        """RQ's maintenance (abandoned jobs fail through our callback), then reconciliation;
+        skipped while Redis does not answer."""
+        try:
+            super().run_maintenance_tasks()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("maintenance skipped: Redis unavailable (%s)", exc)
+            return
         try:
             recovery.reconcile(installed(), MAINTENANCE_SECONDS - 1)
         except Exception:

@@ -13,15 +13,17 @@ import redis as redis_lib
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.worker import WorkerStatus
 
 from remediator import audit, keys
 from remediator.config import RemediatorConfig, load_config
 from remediator.intake import submit
 from remediator.records import Execution, Status
 from remediator.store import Store
+from remediator.worker import build
 from tests.remediator.conftest import MakeConfigFile, SilentPlatform, record_of
 from tests.remediator.stack import start_worker
-from tests.services import Service, wait_for
+from tests.services import RedisServer, Service, wait_for
 
 pytestmark = pytest.mark.slow
 Services = Callable[..., Service]
@@ -153,3 +155,17 @@ def test_two_workers_run_each_execution_once_and_one_disruptive_at_a_time(
     assert len(checks) == 4
     assert store.lock_holder() is None
     assert redis.exists(keys.LOCK) == 0
+
+
+def test_a_worker_outlives_redis_going_away_during_its_maintenance(
+    make_config: Callable[..., RemediatorConfig], own_redis_server: RedisServer
+) -> None:
+    """RQ's work loop runs the suspension check, the maintenance and the idle state outside
+    the handling that waits out an outage: a Redis restart at that moment killed the worker."""
+    worker = build(make_config(redis_url=own_redis_server.url, redis_timeout_seconds=0.5))
+    own_redis_server.stop()
+    worker.check_for_suspension(False)
+    worker.run_maintenance_tasks()
+    worker.set_state(WorkerStatus.IDLE)
+    own_redis_server.start()
+    worker.run_maintenance_tasks()  # and again once Redis is back
