@@ -42,8 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.peers import am_executor, answers, start_am_executor
 from remediator import audit
-from tests.services import Service, free_port, wait_for
+from tests.services import wait_for
 from tests.stack.platform import ServiceGroup, Stack, start_stack
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -175,35 +176,20 @@ def ours(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         services.stop()
 
 
-def peer_binary() -> Path | None:
-    given = os.environ.get("AMC_PEER_AM_EXECUTOR")
-    path = Path(given) if given else PROJECT.parent / "shared" / "peers" / "am-executor"
-    return path if path.is_file() and os.access(path, os.X_OK) else None
-
-
 def peer(args: argparse.Namespace, root: Path, binary: Path) -> dict[str, Any]:
-    port = free_port()
     runs = root / "peer-runs"
-    config = root / "am-executor.yml"
-    config.write_text(
-        f'listen_address: "127.0.0.1:{port}"\nverbose: false\ncommands:\n'
-        f'  - cmd: /bin/sh\n    args: ["-c", "echo x >> {runs}"]\n'
-    )
-    service = Service([str(binary), "-f", str(config)], root / "am-executor.log")
-    service.start()
-    ready = f"http://127.0.0.1:{port}/"
-    wait_for(lambda: _answers(ready), 10, "am-executor to listen", step=0.1)
+    url, service = start_am_executor(binary, root, ["/bin/sh", "-c", f"echo x >> {runs}"])
     rss = {"start": rss_mib(service.pid)}
 
     def crash() -> None:
         service.stop(signal.SIGKILL)
         service.start()
-        wait_for(lambda: _answers(ready), 10, "am-executor to listen again", step=0.1)
+        wait_for(lambda: answers(url), 10, "am-executor to listen again", step=0.1)
         time.sleep(1)
         rss["start"] = rss_mib(service.pid)
 
     try:
-        load = run_load(ready, None, args.seconds, args.rate, args.episodes, {0.25: crash})
+        load = run_load(url, None, args.seconds, args.rate, args.episodes, {0.25: crash})
         rss["end"] = rss_mib(service.pid)
     finally:
         service.stop()
@@ -213,16 +199,6 @@ def peer(args: argparse.Namespace, root: Path, binary: Path) -> dict[str, Any]:
         "episodes": len(load.episodes), "decided": None, "executions": executions,
         "run twice": None, "absorbed": load.answered - executions, "lost": None, "rss": rss,
     }  # fmt: skip
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1).close()
-    except urllib.error.HTTPError:
-        return True  # it answers (405 for GET)
-    except OSError:
-        return False
-    return True
 
 
 def report(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -258,7 +234,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="amc-bench-soak-") as name:
         root = Path(name)
         results = {"ours": ours(args, root)}
-        binary = peer_binary()
+        binary = am_executor()
         if binary is not None:
             results["am-executor"] = peer(args, root, binary)
         else:
