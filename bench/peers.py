@@ -8,11 +8,9 @@ answers once it has ended). Without it a benchmark prints our figures only and s
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.services import Service, free_port, wait_for
+from tests.services import Service, free_port, http_ok, wait_for
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -22,17 +20,6 @@ def am_executor() -> Path | None:
     given = os.environ.get("AMC_PEER_AM_EXECUTOR")
     path = Path(given) if given else PROJECT.parent / "shared" / "peers" / "am-executor"
     return path if path.is_file() and os.access(path, os.X_OK) else None
-
-
-def answers(url: str) -> bool:
-    """Does something answer HTTP at ``url`` (any status)?"""
-    try:
-        urllib.request.urlopen(url, timeout=1).close()
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def start_am_executor(binary: Path, tmp: Path, argv: list[str]) -> tuple[str, Service]:
@@ -47,5 +34,5 @@ def start_am_executor(binary: Path, tmp: Path, argv: list[str]) -> tuple[str, Se
     service = Service([str(binary), "-f", str(config)], tmp / f"am-executor-{port}.log")
     service.start()
     url = f"http://127.0.0.1:{port}/"
-    wait_for(lambda: answers(url), 10, "am-executor to listen", step=0.1)
+    wait_for(lambda: http_ok(url), 10, "am-executor to listen", step=0.1)
     return url, service

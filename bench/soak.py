@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.peers import am_executor, answers, start_am_executor
+from bench.peers import am_executor, start_am_executor
 from remediator import audit
-from tests.services import wait_for
+from tests.services import http_ok, wait_for
 from tests.stack.platform import ServiceGroup, Stack, start_stack
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ def peer(args: argparse.Namespace, root: Path, binary: Path) -> dict[str, Any]:
     def crash() -> None:
         service.stop(signal.SIGKILL)
         service.start()
-        wait_for(lambda: answers(url), 10, "am-executor to listen again", step=0.1)
+        wait_for(lambda: http_ok(url), 10, "am-executor to listen again", step=0.1)
         time.sleep(1)
         rss["start"] = rss_mib(service.pid)
 

@@ -38,6 +38,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: flo
     raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
 
 
+def ready_200(url: str) -> bool:
+    """True once ``url`` answers 200 (Prometheus' and Alertmanager's ``/-/ready`` answer 503
+    while they start)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
 def http_ok(url: str) -> bool:
     """True when ``url`` answers (any HTTP status counts as up)."""
     try:

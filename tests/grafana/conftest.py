@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.exporter.conftest import FAST_PROBES
 from tests.sandbox_handle import start_sandbox
-from tests.services import RedisServer, free_port, script, wait_for
+from tests.services import RedisServer, free_port, ready_200, script, wait_for
 from tests.stack.platform import ServiceGroup
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -77,14 +77,6 @@ def exposed(url: str) -> set[str]:
     return names
 
 
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/-/ready", timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.HTTPError, OSError):
-        return False
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -126,7 +118,9 @@ def _start_and_read(group: ServiceGroup, root: Path, redis_url: str) -> set[str]
     _start_alertmanager(group, root, ports["am"])
     _start_prometheus(group, root, ports)
     # Prometheus is ready, has scraped every target and found its Alertmanager.
-    wait_for(lambda: _ready(urls["prometheus"]), 30, "Prometheus to be ready", step=0.2)
+    wait_for(
+        lambda: ready_200(urls["prometheus"] + "/-/ready"), 30, "Prometheus to be ready", step=0.2
+    )
     wait_for(lambda: {"up", "scrape_duration_seconds", "amc_discovery_candidates"}
              <= set(_get(urls["prometheus"] + "/api/v1/label/__name__/values")["data"]),
              30, "Prometheus' first scrapes", step=0.2)  # fmt: skip

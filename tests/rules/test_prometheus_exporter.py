@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.rules.tools import PROMETHEUS_DIR, RULES_DIR, binary, load_yaml, rules
-from tests.services import Service, free_port, script, wait_for
+from tests.services import Service, free_port, ready_200, script, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +30,6 @@ def _get(base: str, path: str, **params: str) -> Any:
         body = json.load(response)
     assert body["status"] == "success", body
     return body["data"]
-
-
-def _ready(base: str) -> bool:
-    """True once Prometheus answers 200 on /-/ready (it answers 503 while it starts)."""
-    try:
-        with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _query(base: str, expr: str) -> list[dict[str, Any]]:
@@ -99,7 +90,7 @@ def test_rules_evaluate_on_the_exporter_of_an_unreachable_platform(
         ready_url=f"{base}/-/ready",
         name="prometheus",
     )
-    wait_for(lambda: _ready(base), 20, "Prometheus to be ready")
+    wait_for(lambda: ready_200(f"{base}/-/ready"), 20, "Prometheus to be ready")
     expected = {
         "DiscoverySystemFailure",  # no candidates + status down
         "HighErrorRate",  # every core-route probe fails
