@@ -38,6 +38,8 @@ def test_a_healthy_platform(sandbox_factory: Sandbox, exporter_factory: Start) -
     sandbox = sandbox_factory()
     exporter = ready_exporter(sandbox, exporter_factory)
     exporter.wait("amc_system_status", is_(1.0), status="healthy")
+    # The worker may be running a discovery job at a given scrape: wait for it to be idle.
+    exporter.wait("amc_rq_workers", is_(1.0), queue="amc_discovery", state="idle")
     samples = parse(exporter.scrape())
 
     def value(name: str, **labels: str) -> float | None:
