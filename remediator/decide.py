@@ -29,6 +29,7 @@ class State:
     """What Redis records about the alert's episode and its command, read before deciding."""
 
     claimed: bool = False
+    claim: str | None = None  # the kind of decision that claimed the episode
     pending: bool = False
     cooldown_until: float | None = None
     circuit_open_until: float | None = None

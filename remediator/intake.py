@@ -13,10 +13,10 @@ import redis
 
 from remediator import approvals, audit, queue
 from remediator.alerts import Alert, Message
-from remediator.claims import NOTHING_RECORDED, Claims
 from remediator.commands import params as typed
 from remediator.commands.catalog import CATALOG
 from remediator.decide import Decision, Reason, State, decide, resolve_command
+from remediator.decisions import NOTHING_RECORDED, Decisions, Seen, recorded_execution, state_keys
 from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable, unavailable
 from remediator.metrics import IntakeMetrics
 from remediator.records import Status
@@ -46,13 +46,13 @@ class Intake:
     def __init__(
         self,
         store: Store,
-        claims: Claims,
+        decisions: Decisions,
         metrics: IntakeMetrics,
         clock: Callable[[], float] = time.time,
         executor: Executor | None = None,
     ) -> None:
         self.store = store
-        self.claims = claims
+        self.decisions = decisions
         self.config = store.config
         self.metrics = metrics
         self.clock = clock
@@ -96,7 +96,9 @@ class Intake:
     async def _fire(self, alert: Alert) -> tuple[Decision, str | None]:
         """Decide on the state (assumed empty at first), commit if Redis still holds that
         state, else decide again on the state it holds. Decisions that take no RQ job cost
-        one round trip when nothing was recorded; an enqueue goes through a transaction."""
+        one round trip when nothing was recorded; one that records an execution reads the
+        state first, then goes through a transaction with its RQ job. A repeat's reply names
+        the execution its episode recorded."""
         command = resolve_command(alert, self.config).command
         state, seen = State(), NOTHING_RECORDED
         for _ in range(MAX_CONFLICTS):
@@ -104,47 +106,56 @@ class Intake:
             decision = decide(alert, self.config, state, now)
             if decision.records_execution:  # enqueued, or awaiting a person's approval
                 if seen is NOTHING_RECORDED:  # read it first: a repeat stays off the thread
-                    state, seen = await self.claims.read_state(alert, command, now)
+                    state, seen = await self.decisions.read(alert, command, now)
                     continue
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.executor, self._transaction, alert, command)
-            changed = await self.claims.commit(alert, command, decision, seen, now)
+                recorded, state, seen = await loop.run_in_executor(
+                    self.executor, self._transaction, alert, command
+                )
+                if recorded is not None:
+                    return recorded
+                continue  # the state in Redis asks for no execution now: commit it here
+            changed = await self.decisions.commit(alert, command, decision, seen, now)
             if changed is None:
-                return decision, None
+                return decision, recorded_execution(alert, state)
             state, seen = changed
         raise StoreUnavailable(f"too many concurrent updates deciding {alert.fingerprint}")
 
-    def _transaction(self, alert: Alert, command: str | None) -> tuple[Decision, str | None]:
-        """WATCH the state, decide again, commit the decision with its RQ job atomically.
+    def _transaction(
+        self, alert: Alert, command: str | None
+    ) -> tuple[tuple[Decision, str] | None, State, Seen]:
+        """WATCH the state, decide again and, when that still records an execution, commit
+        the decision with its execution and RQ job atomically: ((decision, execution id),
+        state, seen). Else (None, state, seen): the state to decide on, on the event loop.
 
         Synchronous (RQ writes its job on a redis-py pipeline), so it runs in a thread.
         """
-        watched = self.store.watched_keys(alert, command)
         for _ in range(MAX_CONFLICTS):
             with self.store.conn.pipeline() as pipe:
                 try:
-                    pipe.watch(*watched)
+                    pipe.watch(*state_keys(alert, command))
                     now = self.clock()
-                    state = self.store.read_state(pipe, alert, command, now)
+                    state, seen = self.store.read_decision(pipe, alert, command, now)
                     decision = decide(alert, self.config, state, now)
-                    if not (decision.claims or decision.opens_circuit):
-                        # nothing to guard: repeats must not invalidate each other's WATCH
-                        pipe.unwatch()
+                    if not decision.records_execution:
+                        return None, state, seen
                     pipe.multi()
-                    execution_id = self.store.write_decision(pipe, alert, decision, now)
-                    if decision.reason is Reason.ENQUEUED and execution_id is not None:
+                    execution_id = self.store.write_decision(
+                        pipe, alert, command, decision, seen, now
+                    )
+                    if decision.reason is Reason.ENQUEUED:
                         assert decision.command is not None
                         policy = self.config.effective(decision.command)
                         queue.enqueue(self.store.conn, execution_id, policy, pipe)
                     pipe.execute()
-                    return decision, execution_id
+                    return (decision, execution_id), state, seen
                 except redis.WatchError:
                     continue
         raise StoreUnavailable(f"too many concurrent updates deciding {alert.fingerprint}")
 
     async def _resolve(self, alert: Alert) -> Decision:
         """Close the episode; MTTR is recorded by the first resolution only."""
-        first, episode = await self.claims.close_episode(alert, self.clock())
+        first, episode = await self.decisions.close_episode(alert, self.clock())
         seconds = alert.resolution_seconds()
         if first and seconds is not None:
             self.metrics.resolved(alert.alertname, seconds)

@@ -2,7 +2,7 @@
 
 A transaction may be lost to a WATCH conflict or to an unreachable Redis; what must follow
 only its success (the audit entry's log line) is attached to the pipeline and run after
-``execute()`` returned.
+``execute()`` returned, with the reply of its command when it asked for one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class Pipeline(redis.client.Pipeline):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.after_execute: list[Callable[[], None]] = []
+        self.after_execute: list[tuple[int | None, Callable[..., None]]] = []
 
     # redis-py's Pipeline.reset shadows the RESET command of its Redis base the same way
     def reset(self) -> None:  # type: ignore[override]
@@ -30,8 +30,11 @@ class Pipeline(redis.client.Pipeline):
         """Execute, then run the callbacks: none of them when execution raised."""
         callbacks, self.after_execute = self.after_execute, []
         replies = super().execute(raise_on_error)
-        for callback in callbacks:
-            callback()
+        for index, callback in callbacks:
+            if index is None:
+                callback()
+            else:
+                callback(replies[index])
         return replies
 
 
@@ -43,8 +46,19 @@ class Redis(redis.Redis):
         return Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
-def after_execute(pipe: redis.client.Pipeline, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once ``pipe`` has executed successfully."""
+def _ours(pipe: redis.client.Pipeline) -> Pipeline:
     if not isinstance(pipe, Pipeline):
         raise TypeError("after_execute needs a pipeline of remediator.pipelines.Redis")
-    pipe.after_execute.append(callback)
+    return pipe
+
+
+def after_execute(pipe: redis.client.Pipeline, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once ``pipe`` has executed successfully."""
+    _ours(pipe).after_execute.append((None, callback))
+
+
+def after_reply(pipe: redis.client.Pipeline, callback: Callable[[Any], None]) -> None:
+    """Run ``callback`` with the reply of the command queued last on ``pipe`` (in MULTI),
+    once ``pipe`` has executed successfully."""
+    ours = _ours(pipe)
+    ours.after_execute.append((len(ours.command_stack) - 1, callback))

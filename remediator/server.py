@@ -19,8 +19,9 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
 
-from remediator import api, claims, logs, openapi
+from remediator import api, logs, openapi
 from remediator.config import RemediatorConfig
+from remediator.decisions import Decisions
 from remediator.errors import (
     Conflict,
     NotFound,
@@ -31,6 +32,7 @@ from remediator.errors import (
 )
 from remediator.intake import Intake
 from remediator.metrics import IntakeMetrics, RedisCollector
+from remediator.pipeliner import connect_async
 from remediator.store import Store, connect
 
 log = logging.getLogger(__name__)
@@ -176,13 +178,13 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool_size = config.intake_threads + 4
         conn = connect(config.redis_url, config.redis_timeout_seconds)
-        aconn = claims.connect(config.redis_url, config.redis_timeout_seconds)
+        aconn = connect_async(config.redis_url, config.redis_timeout_seconds)
         executor = ThreadPoolExecutor(pool_size, thread_name_prefix="remediator")
         store = Store(conn, config)
         collector = RedisCollector(conn)
         app[api.REGISTRY].register(collector)
         app[api.STORE] = store
-        decisions = claims.Claims(aconn, config)
+        decisions = Decisions(aconn, config)
         app[api.INTAKE] = Intake(store, decisions, intake_metrics, clock, executor)
         app[api.EXECUTOR] = executor
         yield

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis
 
-from remediator import audit, keys, pipelines
+from remediator import audit, decisions, keys, pipelines
 from remediator.alerts import Alert
 from remediator.circuits import Circuits
-from remediator.claims import READ_STATE, decision_fields, state_from_reply, state_keys
 from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
+from remediator.decisions import Seen, execution_id_for, state_from_reply, state_keys
 from remediator.records import FINAL, AlertRef, Approval, Execution, Status
+
+log = logging.getLogger(__name__)
 
 # Keep the newest ARGV[1] executions: older ones leave the index and their records go too.
 _TRIM = """
@@ -60,11 +64,6 @@ def awaiting_member(record: Execution) -> str:
     return f"{record.command}|{record.id}"
 
 
-def execution_id_for(alert: Alert) -> str:
-    """The execution and RQ job id of an alert's episode: derived from its dedup key."""
-    return f"alert-{alert.dedup_key}"
-
-
 def manual_execution_id() -> str:
     """A fresh id for an operator's run."""
     return f"manual-{uuid.uuid4().hex[:20]}"
@@ -81,7 +80,9 @@ class Store:
     def __init__(self, conn: redis.Redis, config: RemediatorConfig) -> None:
         self.conn = conn
         self.config = config
-        self._read_state = conn.register_script(READ_STATE)
+        self._read_state = conn.register_script(decisions.READ_STATE)
+        self._commit = conn.register_script(decisions.COMMIT)
+        self._open_circuit = conn.register_script(decisions.OPEN_CIRCUIT)
         self._release = conn.register_script(_RELEASE)
         self._release_prefix = conn.register_script(_RELEASE_PREFIX)
         self._trim = conn.register_script(_TRIM)
@@ -89,54 +90,48 @@ class Store:
 
     # -- decisions -------------------------------------------------------------------
 
-    def watched_keys(self, alert: Alert, command: str | None) -> list[str]:
-        """The keys a decision about ``alert`` depends on (WATCHed while deciding)."""
-        return state_keys(alert, command)
-
-    def read_state(
+    def read_decision(
         self, pipe: redis.client.Pipeline, alert: Alert, command: str | None, now: float
-    ) -> State:
+    ) -> tuple[State, Seen]:
         """Read what the decision needs in one round trip, on a WATCHing pipe."""
-        window = self.config.effective(command).circuit.window_seconds if command else 0
-        reply = self._read_state(keys=state_keys(alert, command), args=[now - window], client=pipe)
-        return state_from_reply(reply)
+        args = [decisions.window_start(self.config, command, now)]
+        reply = self._read_state(keys=state_keys(alert, command), args=args, client=pipe)
+        return state_from_reply(reply), reply
 
     def write_decision(
-        self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
-    ) -> str | None:
-        """Queue the writes of one decision on ``pipe`` (in MULTI); the execution id if any."""
-        cfg = self.config
-        claim = keys.claim(alert.dedup_key)
-        if decision.claims:
-            pipe.set(claim, decision.reason.value, ex=cfg.dedup_ttl_seconds)
-        elif decision.reason is Reason.DUPLICATE:
-            pipe.expire(claim, cfg.dedup_ttl_seconds)  # repeats keep the claim alive
-        self._touch_episode(pipe, alert, decision, now)
-        execution_id = None
-        if decision.command is not None and decision.opens_circuit:
-            self.open_circuit(pipe, decision.command, now, alert.alertname)
-        if decision.records_execution:
-            assert decision.command is not None
-            execution_id = execution_id_for(alert)
-            policy = cfg.effective(decision.command)
-            ref = AlertRef(
-                alertname=alert.alertname,
-                fingerprint=alert.fingerprint,
-                starts_at=alert.starts_at.timestamp(),
-                dedup_key=alert.dedup_key,
-            )
-            record = self.new_execution(execution_id, policy, "alert", {}, now, ref)
-            if decision.reason is Reason.ENQUEUED:
-                self.admit(pipe, record, now)
-            else:  # a person decides: not queued, not pending, not in the circuit's count
-                deadline = now + policy.approval_timeout_seconds
-                record.status = Status.AWAITING_APPROVAL
-                record.approval = Approval(policy=policy.approval, deadline=deadline)
-                pipe.zadd(keys.AWAITING, {awaiting_member(record): deadline})
-            self.save_execution(pipe, record)
-            pipe.hset(keys.episode(alert.dedup_key), "execution_id", execution_id)
-        fields = decision_fields(alert, decision, now, execution_id)
-        audit.append(pipe, "decision", fields, cfg.retention.audit_max_len)
+        self,
+        pipe: redis.client.Pipeline,
+        alert: Alert,
+        command: str | None,
+        decision: Decision,
+        seen: Seen,
+        now: float,
+    ) -> str:
+        """Queue, in MULTI with the state WATCHed as ``seen``, a decision that records an
+        execution: the decision's own effects (``decisions.COMMIT``) and its execution
+        record, queued or awaiting a person. Returns the execution id."""
+        assert decision.records_execution
+        assert decision.command is not None
+        execution_id = execution_id_for(alert)
+        call = decisions.commit_call(self.config, alert, command, decision, seen, now, execution_id)
+        self._commit(keys=call.names, args=call.args, client=pipe)
+        pipelines.after_reply(pipe, partial(_committed, call))
+        policy = self.config.effective(decision.command)
+        ref = AlertRef(
+            alertname=alert.alertname,
+            fingerprint=alert.fingerprint,
+            starts_at=alert.starts_at.timestamp(),
+            dedup_key=alert.dedup_key,
+        )
+        record = self.new_execution(execution_id, policy, "alert", {}, now, ref)
+        if decision.reason is Reason.ENQUEUED:
+            self.admit(pipe, record, now)
+        else:  # a person decides: not queued, not pending, not in the circuit's count
+            deadline = now + policy.approval_timeout_seconds
+            record.status = Status.AWAITING_APPROVAL
+            record.approval = Approval(policy=policy.approval, deadline=deadline)
+            pipe.zadd(keys.AWAITING, {awaiting_member(record): deadline})
+        self.save_execution(pipe, record)
         return execution_id
 
     def admit(self, pipe: redis.client.Pipeline, record: Execution, now: float) -> None:
@@ -155,28 +150,22 @@ class Store:
         name = policy.spec.name
         return PENDING_QUEUE_SECONDS + self.config.lock_wait_seconds + self.config.kill_after(name)
 
-    def _touch_episode(
-        self, pipe: redis.client.Pipeline, alert: Alert, decision: Decision, now: float
-    ) -> None:
-        key = keys.episode(alert.dedup_key)
-        pipe.hsetnx(key, "alertname", alert.alertname)
-        pipe.hsetnx(key, "fingerprint", alert.fingerprint)
-        pipe.hsetnx(key, "starts_at", alert.starts_at.timestamp())
-        pipe.hsetnx(key, "first_seen", now)
-        if decision.command is not None:
-            pipe.hsetnx(key, "command", decision.command)
-        pipe.hset(key, "last_decision", decision.reason.value)
-        pipe.expire(key, self.config.dedup_ttl_seconds)
-        pipe.zadd(keys.EPISODES_ACTIVE, {alert.dedup_key: alert.starts_at.timestamp()}, nx=True)
-
     def open_circuit(
         self, pipe: redis.client.Pipeline, command: str, now: float, alertname: str
     ) -> None:
         """Queue the opening of ``command``'s circuit and its audit entry (in MULTI)."""
         seconds = self.config.effective(command).circuit.open_seconds
-        pipe.set(keys.circuit_open(command), now + seconds, ex=seconds)
-        fields = {"command": command, "until": now + seconds, "alertname": alertname, "ts": now}
-        audit.append(pipe, "circuit_opened", fields, self.config.retention.audit_max_len)
+        entry = decisions.circuit_entry(command, now + seconds, alertname, now)
+        args: list[str | int] = [
+            repr(now + seconds), seconds, self.config.retention.audit_max_len, entry,
+        ]  # fmt: skip
+        self._open_circuit(keys=[keys.circuit_open(command), keys.AUDIT], args=args, client=pipe)
+
+        def opened(reply: int) -> None:
+            if reply:  # not when it was open already
+                audit.log_entry("circuit_opened", entry)
+
+        pipelines.after_reply(pipe, opened)
 
     def active_episodes(self, limit: int = 100) -> list[dict[str, str]]:
         """The firing episodes, oldest first."""
@@ -388,6 +377,15 @@ class Store:
     def release_lock_of(self, execution_id: str) -> bool:
         """Release the lock if any attempt of ``execution_id`` holds it; True if it did."""
         return bool(self._release_prefix(keys=[keys.LOCK], args=[f"{execution_id}:"]))
+
+
+def _committed(call: decisions.Commit, reply: list[Any]) -> None:
+    """Log what a decision's COMMIT wrote in its transaction. Its state is WATCHed, so the
+    transaction would have failed before the script could refuse; say so if it ever does."""
+    if reply[0]:
+        call.log(reply)
+    else:
+        log.error("a decision's commit was refused inside its transaction: %s", call.entry)
 
 
 def dumps(record: Execution) -> dict[str, Any]:

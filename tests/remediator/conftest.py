@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 from rq import SimpleWorker
 
-from remediator.claims import Claims
 from remediator.config import RemediatorConfig, parse_config
+from remediator.decisions import Decisions
 from remediator.intake import Intake
 from remediator.metrics import IntakeMetrics
 from remediator.queue import queues
@@ -206,7 +206,7 @@ async def make_intake(clock: Clock) -> AsyncIterator[MakeIntake]:
         aconn = aioredis.Redis.from_url(store.config.redis_url)
         opened.append(aconn)
         metrics = IntakeMetrics(registry, store.config.alerts)
-        return Intake(store, Claims(aconn, store.config), metrics, clock), registry
+        return Intake(store, Decisions(aconn, store.config), metrics, clock), registry
 
     yield make
     for aconn in opened:

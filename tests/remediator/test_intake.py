@@ -159,6 +159,60 @@ async def test_an_operator_resets_an_open_circuit(
     assert await post(intake, second) == ["enqueued"]
 
 
+async def test_a_repeat_names_the_execution_its_episode_recorded(
+    store: Store, make_intake: MakeIntake, dry_run_intake: Intake
+) -> None:
+    """A notification retried after its first commit landed (its reply lost, or a 503 from a
+    timeout after the write) answers ``duplicate`` with the execution id the first one got."""
+    intake, _ = make_intake(store)
+    first = (await intake.process(parse_message(body(alert()))))[0]
+    assert first.decision == "enqueued"
+    again = (await intake.process(parse_message(body(alert()))))[0]
+    assert (again.decision, again.execution_id) == ("duplicate", first.execution_id)
+    dry = alert("Check", fingerprint="0000000000000001", command="HEALTH_CHECK")
+    assert await post(dry_run_intake, dry) == ["dry_run"]
+    repeat = (await dry_run_intake.process(parse_message(body(dry))))[0]
+    assert (repeat.decision, repeat.execution_id) == ("duplicate", None)
+
+
+async def test_both_ways_of_deciding_write_the_same_episode(
+    store: Store, make_intake: MakeIntake, dry_run_intake: Intake, redis: redis_lib.Redis
+) -> None:
+    """One script writes a decision's effects, on the event loop (dry run) and inside the
+    transaction that enqueues: the episode and the audit entry have the same shape."""
+    intake, _ = make_intake(store)
+    await post(intake, alert())
+    await post(
+        dry_run_intake, alert("Check", fingerprint="0000000000000002", command="HEALTH_CHECK")
+    )
+    episodes = {e["fingerprint"]: e for e in store.active_episodes()}
+    enqueued, dry = episodes["a1b2c3d4e5f60718"], episodes["0000000000000002"]
+    assert enqueued.pop("execution_id").startswith("alert-")
+    assert (enqueued.pop("last_decision"), dry.pop("last_decision")) == ("enqueued", "dry_run")
+    assert set(enqueued) == set(dry) == {
+        "dedup_key", "alertname", "fingerprint", "starts_at", "first_seen", "command"
+    }  # fmt: skip
+    entries = {e["reason"]: e for e in audit.read(redis, 10, event="decision")}
+    assert set(entries["enqueued"]) - set(entries["dry_run"]) == {"execution_id"}
+
+
+async def test_an_episode_first_seen_resolved_gets_its_fields_when_it_fires(
+    dry_run_intake: Intake,
+) -> None:
+    """Notifications may arrive out of order (HA twins): the resolution creates the
+    episode, a late firing copy still fills in what it knows."""
+    resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
+    assert await post(dry_run_intake, resolved) == ["resolved"]
+    assert await post(dry_run_intake, alert()) == ["dry_run"]
+    raw = dry_run_intake.store.conn.hgetall(
+        keys.episode(parse_message(body(alert())).alerts[0].dedup_key)
+    )
+    episode = {k.decode(): v.decode() for k, v in raw.items()}
+    assert episode["alertname"] == "HighErrorRate"
+    assert episode["command"] == "EMERGENCY_RESTART"
+    assert "resolved_at" in episode
+
+
 async def test_dry_run_claims_the_episode_but_records_no_execution(
     dry_run_intake: Intake, redis: redis_lib.Redis
 ) -> None:
