@@ -7,6 +7,7 @@
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY amc_core amc_core
 COPY exporter exporter
 COPY remediator remediator
 COPY sandbox sandbox

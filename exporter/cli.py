@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from typing import Any
 
 import click
 import uvloop
 from aiohttp import web
 
-from exporter.config import ExporterConfig, load_config
+from amc_core import logs
+from amc_core.config import DEFAULT_PLATFORM_URL, DEFAULT_REDIS_URL
+from exporter.config import DEFAULT_LISTEN, ExporterConfig, load_config
 from exporter.errors import ConfigError
 from exporter.server import SUPERVISION, create_app
 
 log = logging.getLogger(__name__)
-
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render ``record`` as a JSON line."""
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _config(
@@ -49,28 +24,23 @@ def _config(
 ) -> ExporterConfig:
     # docs/architecture.md, "Programs": flag > file > environment variable > built-in
     # default; a variable whose flag is given is not looked at.
-    flags = {"AMC_PLATFORM_URL": platform_url, "REDIS_URL": redis_url}
-    environ = {k: v for k, v in os.environ.items() if flags.get(k) is None}
-    return (
-        load_config(path)
-        .with_environment(environ)
-        .with_overrides(listen=listen, platform_url=platform_url, redis_url=redis_url)
+    return load_config(
+        path, os.environ, listen=listen, platform_url=platform_url, redis_url=redis_url
     )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file.")
-@click.option("--listen", help="HOST:PORT to serve /metrics on [default: 127.0.0.1:9864].")
+@click.option("--listen", help=f"HOST:PORT to serve /metrics on [default: {DEFAULT_LISTEN}].")
 # No click envvar: the variables are defaults only, and the file must win over them.
 @click.option(
     "--platform-url",
     help="Platform API base URL [default: the file's, else $AMC_PLATFORM_URL, "
-    "else http://127.0.0.1:8700].",
+    f"else {DEFAULT_PLATFORM_URL}].",
 )
 @click.option(
     "--redis-url",
-    help="The platform's Redis [default: the file's, else $REDIS_URL, "
-    "else redis://127.0.0.1:6379/0].",
+    help=f"The platform's Redis [default: the file's, else $REDIS_URL, else {DEFAULT_REDIS_URL}].",
 )
 @click.option("--check-config", is_flag=True, help="Validate the configuration and exit.")
 def main(
@@ -93,7 +63,7 @@ def main(
     if check_config:
         click.echo(f"amc-exporter: configuration ok ({config_path or 'defaults'})")
         return
-    _setup_logging(config.log_level)
+    logs.setup(config.log_level)
     host, port = config.listen.rsplit(":", 1)
     log.info("starting", extra={"listen": config.listen, "platform": config.platform.url})
     app = create_app(config)

@@ -5,9 +5,10 @@ watched"), so pointing the exporter at it is a matter of setting its base URL an
 ``load_config(path)`` reads a YAML file into a validated, frozen ``ExporterConfig``; any error is a
 ``ConfigError`` whose message is one line naming the field path and the bad value. Precedence
 (docs/architecture.md, "Programs"): a flag overrides the file, which overrides the defaults;
-``AMC_PLATFORM_URL`` and ``REDIS_URL`` are only defaults. ``ExporterConfig.with_environment``
-fills them in where the file is silent and ``ExporterConfig.with_overrides`` applies the flags;
-a bad value names its flag or variable.
+``AMC_PLATFORM_URL`` and ``REDIS_URL`` are only defaults. ``load_config(path, environ, **flags)``
+fills them in where the file is silent and applies the flags (``ExporterConfig.with_environment``
+and ``ExporterConfig.with_overrides`` do either to a config); a bad value names its flag or
+variable. The loading, the error format and the shared types are ``amc_core.config``'s.
 ``exporter/example.yml`` states every setting with its default (a test keeps the two equal).
 """
 
@@ -18,14 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from amc_core import config as core
+from amc_core.config import FieldError, HttpUrl, Listen, Model, RedisUrl
 from exporter.errors import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:9864"
-DEFAULT_PLATFORM_URL = "http://127.0.0.1:8700"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Where the environment's defaults go (docs/architecture.md, "Programs").
+ENVIRONMENT = {"platform.url": core.PLATFORM_URL_VARIABLE, "redis.url": core.REDIS_URL_VARIABLE}
 
 KNOWN_MISSING_ROUTES: tuple[str, ...] = (
     "/discovery/test",
@@ -60,21 +62,7 @@ DEFAULT_RQ_QUEUES: tuple[str, ...] = (
 OTHER_QUEUE = "other"
 """The ``queue`` label value under which every queue not configured by name is summed."""
 
-_LISTEN = re.compile(r"^[^\s:]+:\d{1,5}$")
-
 NonEmpty = Annotated[str, Field(min_length=1)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _FieldError(ValueError):
-    """A cross-field error that belongs to one field of the model being validated."""
-
-    def __init__(self, field: str, value: Any, message: str) -> None:
-        super().__init__(message)
-        self.field, self.value = field, value
 
 
 def _blame(model: BaseModel, first: str, second: str) -> str:
@@ -83,20 +71,13 @@ def _blame(model: BaseModel, first: str, second: str) -> str:
     return first if first in fields and second not in fields else second
 
 
-class PlatformConfig(_Model):
+class PlatformConfig(Model):
     """Where the platform's API is and which routes it should have."""
 
-    url: str = DEFAULT_PLATFORM_URL
+    url: HttpUrl = core.DEFAULT_PLATFORM_URL
     health_path: str = "/health"
     discovery_path: str = "/discovery/contenders"
     expected_routes: tuple[str, ...] = DEFAULT_EXPECTED_ROUTES
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
     @field_validator("health_path", "discovery_path")
     @classmethod
@@ -116,21 +97,14 @@ class PlatformConfig(_Model):
         return value
 
 
-class RedisConfig(_Model):
+class RedisConfig(Model):
     """The platform's Redis and how long one pipelined read may take."""
 
-    url: str = DEFAULT_REDIS_URL
+    url: RedisUrl = core.DEFAULT_REDIS_URL
     socket_timeout_seconds: float = Field(2.0, gt=0, le=30)
 
-    @field_validator("url")
-    @classmethod
-    def _redis_url(cls, value: str) -> str:
-        if not re.match(r"^(redis|rediss|unix)://", value):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        return value
 
-
-class DiscoveryConfig(_Model):
+class DiscoveryConfig(Model):
     """The platform's discovery queue and Redis keys."""
 
     queue: str = Field("amc_discovery", min_length=1)
@@ -140,7 +114,7 @@ class DiscoveryConfig(_Model):
     lock_key: str = Field("discovery_job_lock", min_length=1)
 
 
-class RqConfig(_Model):
+class RqConfig(Model):
     """Which RQ queues get a ``queue`` label of their own; the rest are summed as "other"."""
 
     # Queue names come from Redis: without a list, label cardinality would follow its content.
@@ -156,7 +130,7 @@ class RqConfig(_Model):
         return value
 
 
-class ProbeSchedule(_Model):
+class ProbeSchedule(Model):
     """How often one probe runs and how long it may take (each probe has its own defaults)."""
 
     interval_seconds: float = Field(gt=0)
@@ -191,7 +165,7 @@ class QueuesProbeSchedule(ProbeSchedule):
     timeout_seconds: float = Field(5.0, gt=0)
 
 
-class ProbesConfig(_Model):
+class ProbesConfig(Model):
     """The schedule of every probe; a probe's unset fields keep that probe's defaults."""
 
     health: HealthProbeSchedule = HealthProbeSchedule()
@@ -200,7 +174,7 @@ class ProbesConfig(_Model):
     queues: QueuesProbeSchedule = QueuesProbeSchedule()
 
 
-class ThresholdsConfig(_Model):
+class ThresholdsConfig(Model):
     """The platform's timers that system status is judged by, and health scoring.
 
     The defaults are the real platform's (docs/architecture.md, "The platform being watched"); a
@@ -217,7 +191,7 @@ class ThresholdsConfig(_Model):
     health_score_window: int = Field(20, ge=1, le=10_000)
 
 
-class IntegrityConfig(_Model):
+class IntegrityConfig(Model):
     """Explicit mock/fallback markers and the bounds of plausible discovery data."""
 
     # Empty strings would match everything ("" is in every engine name, a prefix of every id).
@@ -246,15 +220,15 @@ class IntegrityConfig(_Model):
         low, high = self.min_score, self.max_score
         if high <= low:
             if _blame(self, "min_score", "max_score") == "min_score":
-                raise _FieldError("min_score", low, f"must be less than max_score ({high})")
-            raise _FieldError("max_score", high, f"must be greater than min_score ({low})")
+                raise FieldError("min_score", low, f"must be less than max_score ({high})")
+            raise FieldError("max_score", high, f"must be greater than min_score ({low})")
         return self
 
 
-class ExporterConfig(_Model):
+class ExporterConfig(Model):
     """Everything the exporter needs; the defaults describe the real platform."""
 
-    listen: str = DEFAULT_LISTEN
+    listen: Listen = DEFAULT_LISTEN
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     platform: PlatformConfig = PlatformConfig()
     redis: RedisConfig = RedisConfig()
@@ -264,26 +238,6 @@ class ExporterConfig(_Model):
     thresholds: ThresholdsConfig = ThresholdsConfig()
     integrity: IntegrityConfig = IntegrityConfig()
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        if not _LISTEN.match(value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
-            raise ValueError("must be HOST:PORT")
-        return value
-
-    def _replace(self, section: str | None, field: str, value: str, source: str) -> Self:
-        """A copy with one field replaced and validated; an error blames ``source``."""
-        model: BaseModel = self if section is None else getattr(self, section)
-        try:
-            # Sub-models pass as instances and are not validated again: only ``field`` is.
-            checked = type(model).model_validate({**dict(model), field: value})
-        except ValidationError as exc:
-            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{source}: {message} (got {value!r})") from None
-        if section is None:
-            return checked  # type: ignore[return-value]
-        return self.model_copy(update={section: checked})
-
     def with_overrides(
         self,
         listen: str | None = None,
@@ -291,60 +245,36 @@ class ExporterConfig(_Model):
         redis_url: str | None = None,
     ) -> Self:
         """A copy with the given flags' values in place of the file's; errors name the flag."""
-        config = self
-        if listen is not None:
-            config = config._replace(None, "listen", listen, "--listen")
-        if platform_url is not None:
-            config = config._replace("platform", "url", platform_url, "--platform-url")
-        if redis_url is not None:
-            config = config._replace("redis", "url", redis_url, "--redis-url")
-        return config
+        return core.apply(self, _flags(listen, platform_url, redis_url), error=ConfigError)
 
     def with_environment(self, environ: Mapping[str, str]) -> Self:
         """``AMC_PLATFORM_URL``/``REDIS_URL`` in place of the defaults the file did not set."""
-        config = self
-        for section, variable in (("platform", "AMC_PLATFORM_URL"), ("redis", "REDIS_URL")):
-            value = environ.get(variable)
-            if value and "url" not in getattr(self, section).model_fields_set:
-                config = config._replace(section, "url", value, variable)
-        return config
+        return core.apply(self, environment=ENVIRONMENT, environ=environ, error=ConfigError)
 
 
-def _format(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    parts, value = [str(part) for part in first["loc"]], first.get("input")
-    message = first["msg"].removeprefix("Value error, ")
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, _FieldError):
-        parts, value, message = [*parts, cause.field], cause.value, str(cause)
-    loc = ".".join(parts) or "(top level)"
-    return f"{source}: {loc}: {message} (got {value!r})"
+def _flags(
+    listen: str | None, platform_url: str | None, redis_url: str | None
+) -> dict[str, tuple[str, str | None]]:
+    return {
+        "listen": ("--listen", listen),
+        "platform.url": ("--platform-url", platform_url),
+        "redis.url": ("--redis-url", redis_url),
+    }
 
 
 def validate_config(data: Any, source: str = "config") -> ExporterConfig:
     """Validate a mapping into an ``ExporterConfig`` or raise a one-line ``ConfigError``."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: (top level): must be a mapping (got {data!r})")
-    try:
-        return ExporterConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format(exc, source)) from None
+    return core.validate(ExporterConfig, data, source, ConfigError)
 
 
-def load_config(path: str | Path | None = None) -> ExporterConfig:
-    """Read the YAML file at ``path`` (the defaults when None) into a validated config."""
-    if path is None:
-        return ExporterConfig()
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{line}") from None
-    return validate_config(data, str(path))
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    listen: str | None = None,
+    platform_url: str | None = None,
+    redis_url: str | None = None,
+) -> ExporterConfig:
+    """Read the YAML file at ``path`` (the defaults when None) into a validated config; then
+    ``environ``'s variables where neither the file nor a flag is set, and the flags."""
+    flags = _flags(listen, platform_url, redis_url)
+    return core.load(ExporterConfig, path, flags, ENVIRONMENT, environ, ConfigError)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from amc_core import config
+
 
 class ExporterError(Exception):
     """Base class of every error the exporter raises on purpose."""
 
 
-class ConfigError(ExporterError):
+class ConfigError(ExporterError, config.ConfigError):
     """The configuration is unreadable or invalid; the message is one line naming the field."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from exporter.config import IntegrityConfig
-from exporter.platform import DiscoveryPayload
+from exporter.platform_client import DiscoveryPayload
 
 CHECKS: tuple[str, ...] = (
     "no_mock_markers",

@@ -34,7 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from exporter.integrity import CHECKS
-from exporter.platform import COMPONENTS, FAILURES
+from exporter.platform_client import COMPONENTS, FAILURES
 from exporter.probes import CORE_ROUTES, PROBES, Prober
 from exporter.queues import JOB_STATES, RUN_STATUSES, WORKER_STATES
 from exporter.snapshot import Snapshot

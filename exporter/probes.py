@@ -42,7 +42,7 @@ from redis.retry import Retry
 
 from exporter.config import ExporterConfig, ProbeSchedule
 from exporter.integrity import FrozenTracker, check
-from exporter.platform import CallResult, PlatformClient
+from exporter.platform_client import CallResult, PlatformClient
 from exporter.queues import QueueState, read_queue_state
 from exporter.snapshot import Latest, ReadyResults, Snapshot, build_snapshot
 from exporter.status import HealthScorer

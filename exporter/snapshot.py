@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from exporter.config import ExporterConfig
 from exporter.integrity import IntegrityReport
-from exporter.platform import DiscoveryPayload, DiscoveryResult, HealthResult
+from exporter.platform_client import DiscoveryPayload, DiscoveryResult, HealthResult
 from exporter.queues import QueueState, WorkerCount
 from exporter.status import HealthScorer, Status, classify
 

@@ -30,7 +30,7 @@ from collections import deque
 from typing import Literal
 
 from exporter.config import ThresholdsConfig
-from exporter.platform import COMPONENTS, HealthResult
+from exporter.platform_client import COMPONENTS, HealthResult
 from exporter.queues import FAILED_SCAN, QueueState
 
 Status = Literal["healthy", "degraded", "critical", "down"]

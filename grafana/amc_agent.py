@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
-from grafana.panels import AnyPanel, Look, Query, build, graph, rate, sel, timeline
+from grafana.panels import AnyPanel, Query, build, by, graph, per_minute, rate, sel, timeline
 
 UID = "amc-agent"
 UP_DOWN = {0: ("down", "red"), 1: ("up", "green")}
@@ -14,37 +14,26 @@ META_ALERTS = "Amc.*|Alertmanager.*|Prometheus.*|RemediationNotEffective"
 def scrapes_row() -> list[AnyPanel]:
     return [
         timeline(
-            Look(
-                "Targets",
-                "Whether Prometheus' latest scrape of each target succeeded "
-                "(AmcExporterDown, AmcRemediatorDown).",
-                "none",
-                24,
-                6,
-                queries=[Query(sel("up"), "{{job}} {{instance}}")],
-            ),
+            "Targets",
+            "Whether Prometheus' latest scrape of each target succeeded (AmcExporterDown, "
+            "AmcRemediatorDown).",
             UP_DOWN,
+            Query(sel("up"), "{{job}} {{instance}}"),
+            width=24,
+            height=6,
         ),
         graph(
-            Look(
-                "Scrape duration",
-                "How long Prometheus' scrapes of each target take (the "
-                "exporter never blocks a scrape on the platform).",
-                "s",
-                12,
-                queries=[Query(sel("scrape_duration_seconds"), "{{job}}")],
-            ),
-            minimum=0,
+            "Scrape duration",
+            "How long Prometheus' scrapes of each target take (the exporter never blocks a "
+            "scrape on the platform).",
+            "s",
+            Query(sel("scrape_duration_seconds"), "{{job}}"),
         ),
         graph(
-            Look(
-                "Samples scraped",
-                "Samples in each target's latest scrape.",
-                "short",
-                12,
-                queries=[Query(sel("scrape_samples_scraped"), "{{job}}")],
-            ),
-            minimum=0,
+            "Samples scraped",
+            "Samples in each target's latest scrape.",
+            "short",
+            Query(sel("scrape_samples_scraped"), "{{job}}"),
         ),
     ]
 
@@ -52,94 +41,59 @@ def scrapes_row() -> list[AnyPanel]:
 def probes_row() -> list[AnyPanel]:
     return [
         graph(
-            Look(
-                "Probe duration",
-                "Duration of the latest run of each exporter probe.",
-                "s",
-                8,
-                queries=[Query(sel("amc_exporter_probe_duration_seconds"), "{{probe}}")],
-            ),
-            minimum=0,
+            "Probe duration",
+            "Duration of the latest run of each exporter probe.",
+            "s",
+            Query(sel("amc_exporter_probe_duration_seconds"), "{{probe}}"),
+            width=8,
         ),
         graph(
-            Look(
-                "Probe errors",
-                "Failed exporter probe runs per minute, by probe.",
-                "opm",
-                8,
-                queries=[
-                    Query(
-                        "sum by (probe) (" + rate("amc_exporter_probe_errors_total") + ") * 60",
-                        "{{probe}}",
-                    )
-                ],
-            ),
-            minimum=0,
+            "Probe errors",
+            "Failed exporter probe runs per minute, by probe.",
+            "opm",
+            Query(per_minute("probe", "amc_exporter_probe_errors_total"), "{{probe}}"),
+            width=8,
         ),
         graph(
-            Look(
-                "Probe age",
-                "Seconds since each probe last finished (AmcExporterProbeStale above 600).",
-                "s",
-                8,
-                queries=[
-                    Query(
-                        "time() - " + sel("amc_exporter_last_probe_timestamp_seconds"), "{{probe}}"
-                    )
-                ],
-            ),
-            minimum=0,
+            "Probe age",
+            "Seconds since each probe last finished (AmcExporterProbeStale above 600).",
+            "s",
+            Query("time() - " + sel("amc_exporter_last_probe_timestamp_seconds"), "{{probe}}"),
+            width=8,
         ),
     ]
 
 
 def intake_row() -> list[AnyPanel]:
-    buckets = "sum by (le) (" + rate("amc_remediator_decision_latency_seconds_bucket") + ")"
+    buckets = by("le", rate("amc_remediator_decision_latency_seconds_bucket"))
     return [
         graph(
-            Look(
-                "Intake latency",
-                "From an Alertmanager webhook received to its decisions "
-                "durable in Redis, 50th and 99th percentiles.",
-                "s",
-                8,
-                queries=[
-                    Query(f"histogram_quantile(0.5, {buckets})", "p50"),
-                    Query(f"histogram_quantile(0.99, {buckets})", "p99"),
-                ],
-            ),
-            minimum=0,
+            "Intake latency",
+            "From an Alertmanager webhook received to its decisions durable in Redis, 50th and "
+            "99th percentiles.",
+            "s",
+            Query(f"histogram_quantile(0.5, {buckets})", "p50"),
+            Query(f"histogram_quantile(0.99, {buckets})", "p99"),
+            width=8,
         ),
         graph(
-            Look(
-                "Alerts received",
-                "Alerts received per minute at the remediator's webhook by alertname and status.",
-                "opm",
-                8,
-                queries=[
-                    Query(
-                        "sum by (alertname, status) ("
-                        + rate("amc_remediator_alerts_received_total")
-                        + ") * 60",
-                        "{{alertname}} {{status}}",
-                    )
-                ],
+            "Alerts received",
+            "Alerts received per minute at the remediator's webhook by alertname and status.",
+            "opm",
+            Query(
+                per_minute("alertname, status", "amc_remediator_alerts_received_total"),
+                "{{alertname}} {{status}}",
             ),
-            minimum=0,
+            width=8,
         ),
         timeline(
-            Look(
-                "Redis",
-                "Whether the remediator reads its Redis and the exporter the "
-                "platform's (AmcPlatformRedisUnreachable).",
-                "none",
-                8,
-                queries=[
-                    Query(sel("amc_remediator_redis_up"), "remediator {{instance}}"),
-                    Query(sel("amc_redis_up"), "platform {{instance}}"),
-                ],
-            ),
+            "Redis",
+            "Whether the remediator reads its Redis and the exporter the platform's "
+            "(AmcPlatformRedisUnreachable).",
             UP_DOWN,
+            Query(sel("amc_remediator_redis_up"), "remediator {{instance}}"),
+            Query(sel("amc_redis_up"), "platform {{instance}}"),
+            width=8,
         ),
     ]
 
@@ -147,83 +101,50 @@ def intake_row() -> list[AnyPanel]:
 def notifications_row() -> list[AnyPanel]:
     return [
         graph(
-            Look(
-                "Notifications",
-                "Alertmanager's notifications per minute by integration, "
-                "and those that failed (AlertmanagerNotificationsFailing).",
-                "opm",
-                8,
-                queries=[
-                    Query(
-                        "sum by (integration) ("
-                        + rate("alertmanager_notifications_total")
-                        + ") * 60",
-                        "sent {{integration}}",
-                    ),
-                    Query(
-                        "sum by (integration) ("
-                        + rate("alertmanager_notifications_failed_total")
-                        + ") * 60",
-                        "failed {{integration}}",
-                    ),
-                ],
+            "Notifications",
+            "Alertmanager's notifications per minute by integration, and those that failed "
+            "(AlertmanagerNotificationsFailing).",
+            "opm",
+            Query(
+                per_minute("integration", "alertmanager_notifications_total"),
+                "sent {{integration}}",
             ),
-            minimum=0,
+            Query(
+                per_minute("integration", "alertmanager_notifications_failed_total"),
+                "failed {{integration}}",
+            ),
+            width=8,
         ),
         graph(
-            Look(
-                "Prometheus to Alertmanager",
-                "Alerts Prometheus sent, failed to send and "
-                "dropped, per minute (PrometheusNotificationsFailing, "
-                "PrometheusNotificationsDropped).",
-                "opm",
-                8,
-                queries=[
-                    Query("sum (" + rate("prometheus_notifications_sent_total") + ") * 60", "sent"),
-                    Query(
-                        "sum (" + rate("prometheus_notifications_errors_total") + ") * 60", "errors"
-                    ),
-                    Query(
-                        "sum (" + rate("prometheus_notifications_dropped_total") + ") * 60",
-                        "dropped",
-                    ),
-                ],
-            ),
-            minimum=0,
+            "Prometheus to Alertmanager",
+            "Alerts Prometheus sent, failed to send and dropped, per minute "
+            "(PrometheusNotificationsFailing, PrometheusNotificationsDropped).",
+            "opm",
+            Query("sum (" + rate("prometheus_notifications_sent_total") + ") * 60", "sent"),
+            Query("sum (" + rate("prometheus_notifications_errors_total") + ") * 60", "errors"),
+            Query("sum (" + rate("prometheus_notifications_dropped_total") + ") * 60", "dropped"),
+            width=8,
         ),
         graph(
-            Look(
-                "Rule evaluation failures",
-                "Failed rule evaluations per minute by rule "
-                "group (PrometheusRuleEvaluationFailures).",
-                "opm",
-                8,
-                queries=[
-                    Query(
-                        "sum by (rule_group) ("
-                        + rate("prometheus_rule_evaluation_failures_total")
-                        + ") * 60",
-                        "{{rule_group}}",
-                    )
-                ],
+            "Rule evaluation failures",
+            "Failed rule evaluations per minute by rule group (PrometheusRuleEvaluationFailures).",
+            "opm",
+            Query(
+                per_minute("rule_group", "prometheus_rule_evaluation_failures_total"),
+                "{{rule_group}}",
             ),
-            minimum=0,
+            width=8,
         ),
         graph(
-            Look(
-                "Meta-alerts",
-                "Alerts about the agent itself and its delivery path, pending and firing.",
-                "short",
-                24,
-                6,
-                queries=[
-                    Query(
-                        f'count by (alertname, alertstate) (ALERTS{{alertname=~"{META_ALERTS}"}})',
-                        "{{alertname}} {{alertstate}}",
-                    )
-                ],
+            "Meta-alerts",
+            "Alerts about the agent itself and its delivery path, pending and firing.",
+            "short",
+            Query(
+                by("alertname, alertstate", f'ALERTS{{alertname=~"{META_ALERTS}"}}', "count"),
+                "{{alertname}} {{alertstate}}",
             ),
-            minimum=0,
+            width=24,
+            height=6,
         ),
     ]
 

@@ -8,11 +8,12 @@ from grafana_foundation_sdk.models import dashboard
 from grafana.panels import (
     DECISION_RULES_RE,
     AnyPanel,
-    Look,
     Query,
     annotation,
     build,
+    by,
     graph,
+    per_minute,
     rate,
     sel,
     single,
@@ -31,13 +32,13 @@ RULE_STATE = (
 )
 # Executions are kept in Redis and every remediator replica reports the same cluster-wide
 # counts: max, not sum, across replicas.
-EXECUTIONS = "max by (command, outcome) (" + rate("amc_remediator_executions_total") + ") * 60"
+EXECUTIONS = per_minute("command, outcome", "amc_remediator_executions_total", "max")
 
 
-def _mean(name: str, by: str, how: str = "sum") -> str:
-    """Mean observation of a histogram over the dashboard's range, per ``by``."""
+def _mean(name: str, labels: str, how: str = "sum") -> str:
+    """Mean observation of a histogram over the dashboard's range, per ``labels``."""
     total, count = (
-        f"{how} by ({by}) (increase({sel(name + suffix)}[$__range]))"
+        by(labels, f"increase({sel(name + suffix)}[$__range])", how)
         for suffix in ("_sum", "_count")
     )
     return f"{total} / ({count} > 0)"
@@ -46,45 +47,31 @@ def _mean(name: str, by: str, how: str = "sum") -> str:
 def rules_row() -> list[AnyPanel]:
     return [
         timeline(
-            Look(
-                "Decision rules",
-                "The four decision rules: inactive, pending (the "
-                "condition holds, waiting out the rule's for:) or firing (sent to the "
-                "remediator).",
-                "none",
-                12,
-                7,
-                queries=[Query(RULE_STATE, "{{alertname}}")],
-            ),
+            "Decision rules",
+            "The four decision rules: inactive, pending (the condition holds, waiting out the "
+            "rule's for:) or firing (sent to the remediator).",
             RULE_STATES,
+            Query(RULE_STATE, "{{alertname}}"),
+            height=7,
         ),
         graph(
-            Look(
-                "Time to trigger",
-                "For each pending decision rule, the seconds left before "
-                "it fires and the remediator acts.",
-                "s",
-                12,
-                7,
-                queries=[Query("amc:decision_rule_time_to_trigger:seconds", "{{alertname}}")],
-            ),
-            minimum=0,
+            "Time to trigger",
+            "For each pending decision rule, the seconds left before it fires and the "
+            "remediator acts.",
+            "s",
+            Query("amc:decision_rule_time_to_trigger:seconds", "{{alertname}}"),
+            height=7,
         ),
         graph(
-            Look(
-                "Alerts by state",
-                "Alerts pending and firing in Prometheus, by severity (the Watchdog left out).",
-                "short",
-                24,
-                6,
-                queries=[
-                    Query(
-                        'count by (alertstate, severity) (ALERTS{alertname!="Watchdog"})',
-                        "{{alertstate}} {{severity}}",
-                    )
-                ],
+            "Alerts by state",
+            "Alerts pending and firing in Prometheus, by severity (the Watchdog left out).",
+            "short",
+            Query(
+                by("alertstate, severity", 'ALERTS{alertname!="Watchdog"}', "count"),
+                "{{alertstate}} {{severity}}",
             ),
-            minimum=0,
+            width=24,
+            height=6,
         ),
     ]
 
@@ -92,66 +79,42 @@ def rules_row() -> list[AnyPanel]:
 def executions_row() -> list[AnyPanel]:
     return [
         graph(
-            Look(
-                "Decisions",
-                "The remediator's decisions per minute by command and reason "
-                "(enqueued, cooldown, circuit open, duplicate, dry run...).",
-                "opm",
-                12,
-                queries=[
-                    Query(
-                        "sum by (command, decision) ("
-                        + rate("amc_remediator_decisions_total")
-                        + ") * 60",
-                        "{{command}} {{decision}}",
-                    )
-                ],
+            "Decisions",
+            "The remediator's decisions per minute by command and reason (enqueued, cooldown, "
+            "circuit open, duplicate, dry run...).",
+            "opm",
+            Query(
+                per_minute("command, decision", "amc_remediator_decisions_total"),
+                "{{command}} {{decision}}",
             ),
-            minimum=0,
         ),
         graph(
-            Look(
-                "Executions by command and outcome",
-                "Finished executions per minute by "
-                "command and outcome (succeeded, failed, timed_out, cancelled).",
-                "opm",
-                12,
-                queries=[Query(EXECUTIONS, "{{command}} {{outcome}}")],
-            ),
-            minimum=0,
+            "Executions by command and outcome",
+            "Finished executions per minute by command and outcome (succeeded, failed, "
+            "timed_out, cancelled).",
+            "opm",
+            Query(EXECUTIONS, "{{command}} {{outcome}}"),
         ),
         graph(
-            Look(
-                "Execution duration",
-                "95th percentile of the duration of finished executions, by command.",
-                "s",
-                12,
-                queries=[
-                    Query(
-                        "histogram_quantile(0.95, max by (command, le) ("
-                        + rate("amc_remediator_execution_duration_seconds_bucket")
-                        + "))",
-                        "p95 {{command}}",
-                    )
-                ],
+            "Execution duration",
+            "95th percentile of the duration of finished executions, by command.",
+            "s",
+            Query(
+                "histogram_quantile(0.95, "
+                + by("command, le", rate("amc_remediator_execution_duration_seconds_bucket"), "max")
+                + ")",
+                "p95 {{command}}",
             ),
-            minimum=0,
         ),
         graph(
-            Look(
-                "Unverified executions",
-                "Alert-triggered executions per minute that ran to "
-                "the end without curing the problem (escalated to people).",
-                "opm",
-                12,
-                queries=[
-                    Query(
-                        "max by (command) (" + rate("amc_remediator_unverified_total") + ") * 60",
-                        "{{command}}",
-                    )
-                ],
+            "Unverified executions",
+            "Alert-triggered executions per minute that ran to the end without curing the "
+            "problem (escalated to people).",
+            "opm",
+            Query(
+                per_minute("command", "amc_remediator_unverified_total", "max"),
+                "{{command}}",
             ),
-            minimum=0,
         ),
     ]
 
@@ -159,107 +122,65 @@ def executions_row() -> list[AnyPanel]:
 def outcomes_row() -> list[AnyPanel]:
     return [
         single(
-            Look(
-                "MTTR",
-                "Mean time from an alert's start to its resolution, per alert, "
-                "over the dashboard's time range.",
-                "s",
-                8,
-                6,
-                queries=[
-                    Query(
-                        _mean("amc_remediator_alert_resolution_seconds", "alertname"),
-                        "{{alertname}}",
-                        instant=True,
-                    )
-                ],
-            )
+            "MTTR",
+            "Mean time from an alert's start to its resolution, per alert, over the dashboard's "
+            "time range.",
+            "s",
+            _mean("amc_remediator_alert_resolution_seconds", "alertname"),
+            "{{alertname}}",
+            width=8,
+            height=6,
         ),
         single(
-            Look(
-                "Time to remediate",
-                "Mean time from an alert's start to its successful "
-                "remediation, per command, over the dashboard's time range.",
-                "s",
-                8,
-                6,
-                queries=[
-                    Query(
-                        _mean("amc_remediator_time_to_remediate_seconds", "command", "max"),
-                        "{{command}}",
-                        instant=True,
-                    )
-                ],
-            )
+            "Time to remediate",
+            "Mean time from an alert's start to its successful remediation, per command, over "
+            "the dashboard's time range.",
+            "s",
+            _mean("amc_remediator_time_to_remediate_seconds", "command", "max"),
+            "{{command}}",
+            width=8,
+            height=6,
         ),
         single(
-            Look(
-                "Executions in range",
-                "Finished executions over the dashboard's time range, by outcome.",
-                "short",
-                8,
-                6,
-                queries=[
-                    Query(
-                        "sum by (outcome) (max by (command, outcome) (increase("
-                        + sel("amc_remediator_executions_total")
-                        + "[$__range])))",
-                        "{{outcome}}",
-                        instant=True,
-                    )
-                ],
-            )
+            "Executions in range",
+            "Finished executions over the dashboard's time range, by outcome.",
+            "short",
+            by(
+                "outcome",
+                by(
+                    "command, outcome",
+                    "increase(" + sel("amc_remediator_executions_total") + "[$__range])",
+                    "max",
+                ),
+            ),
+            "{{outcome}}",
+            width=8,
+            height=6,
         ),
         timeline(
-            Look(
-                "Circuits",
-                "Each command's circuit: open after too many executions in "
-                "its window (AmcRemediationCircuitOpen), the command is then refused.",
-                "none",
-                12,
-                7,
-                queries=[
-                    Query(
-                        "max by (command) (" + sel("amc_remediator_circuit_open") + ")",
-                        "{{command}}",
-                    )
-                ],
-            ),
+            "Circuits",
+            "Each command's circuit: open after too many executions in its window "
+            "(AmcRemediationCircuitOpen), the command is then refused.",
             OPEN_CLOSED,
+            Query(by("command", sel("amc_remediator_circuit_open"), "max"), "{{command}}"),
+            height=7,
         ),
         graph(
-            Look(
-                "Remediation queue depth",
-                "Jobs waiting in each priority queue of the remediator.",
-                "short",
-                12,
-                7,
-                queries=[
-                    Query(
-                        "max by (priority) (" + sel("amc_remediator_queue_depth") + ")",
-                        "{{priority}}",
-                    )
-                ],
-            ),
-            minimum=0,
+            "Remediation queue depth",
+            "Jobs waiting in each priority queue of the remediator.",
+            "short",
+            Query(by("priority", sel("amc_remediator_queue_depth"), "max"), "{{priority}}"),
+            height=7,
         ),
         graph(
-            Look(
-                "Awaiting approval",
-                "Executions waiting for a person's yes, per command "
-                "(RemediationAwaitingApproval pages people): approve or reject them with "
-                "the API or amc-remediator approve|reject.",
-                "short",
-                24,
-                6,
-                queries=[
-                    Query(
-                        "max by (command) (" + sel("amc_remediator_awaiting_approval") + ")",
-                        "{{command}}",
-                    )
-                ],
-            ),
-            minimum=0,
+            "Awaiting approval",
+            "Executions waiting for a person's yes, per command (RemediationAwaitingApproval "
+            "pages people): approve or reject them with the API or amc-remediator "
+            "approve|reject.",
+            "short",
+            Query(by("command", sel("amc_remediator_awaiting_approval"), "max"), "{{command}}"),
+            width=24,
+            height=6,
         ),
     ]
 

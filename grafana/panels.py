@@ -44,6 +44,16 @@ def rate(name: str, *matchers: str) -> str:
     return f"rate({sel(name, *matchers)}[$__rate_interval])"
 
 
+def by(labels: str, expr: str, how: str = "sum") -> str:
+    """``expr`` aggregated with ``how`` (sum, max, count...) by ``labels``."""
+    return f"{how} by ({labels}) ({expr})"
+
+
+def per_minute(labels: str, counter: str, how: str = "sum") -> str:
+    """The per-minute rate of ``counter``, aggregated with ``how`` by ``labels``."""
+    return by(labels, rate(counter), how) + " * 60"
+
+
 @dataclass(frozen=True)
 class Query:
     """One PromQL query of a panel and how its series are named."""
@@ -95,9 +105,17 @@ def _common(panel: P, look: Look) -> P:
 
 
 def graph(
-    look: Look, minimum: float | None = None, maximum: float | None = None
+    title: str,
+    description: str,
+    unit: str,
+    *queries: Query,
+    width: int = 12,
+    height: int = 8,
+    minimum: float | None = 0,
+    maximum: float | None = None,
 ) -> timeseries.Panel:
-    """A time series panel."""
+    """A time series panel of ``queries``, from ``minimum`` (0; None: Grafana's choice)."""
+    look = Look(title, description, unit, width, height, queries)
     panel = (
         timeseries.Panel()
         .unit(look.unit)
@@ -115,8 +133,18 @@ def graph(
     return _common(panel, look)
 
 
-def single(look: Look) -> stat.Panel:
-    """A stat panel: the latest value of each series."""
+def single(
+    title: str,
+    description: str,
+    unit: str,
+    expr: str,
+    legend: str = "",
+    *,
+    width: int = 12,
+    height: int = 8,
+) -> stat.Panel:
+    """A stat panel of one instant query: the latest value of each of its series."""
+    look = Look(title, description, unit, width, height, [Query(expr, legend, instant=True)])
     panel = (
         stat.Panel()
         .unit(look.unit)
@@ -126,8 +154,16 @@ def single(look: Look) -> stat.Panel:
     return _common(panel, look)
 
 
-def timeline(look: Look, states: dict[int, tuple[str, str]]) -> statetimeline.Panel:
-    """A state timeline whose values ``states`` maps to (text, colour)."""
+def timeline(
+    title: str,
+    description: str,
+    states: dict[int, tuple[str, str]],
+    *queries: Query,
+    width: int = 12,
+    height: int = 8,
+) -> statetimeline.Panel:
+    """A state timeline of ``queries`` (unit none), ``states`` mapping values to (text, colour)."""
+    look = Look(title, description, "none", width, height, queries)
     mapping = dashboard.ValueMap(
         options={
             str(value): dashboard.ValueMappingResult(text=text, color=color, index=index)

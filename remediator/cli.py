@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 import click
 import redis
 
+from amc_core.config import DEFAULT_PLATFORM_URL, DEFAULT_REDIS_URL
 from remediator import approvals, logs, report, server
 from remediator import worker as worker_mod
-from remediator.config import RemediatorConfig, load_config
+from remediator.config import DEFAULT_LISTEN, RemediatorConfig, load_config
 from remediator.errors import RemediatorError
 from remediator.intake import submit
 from remediator.records import FINAL, Status
@@ -31,12 +32,12 @@ CONFIG = click.option(
 )
 REDIS = click.option(
     "--redis-url",
-    help="Redis URL (default: the config file's, else $REDIS_URL, else redis://127.0.0.1:6379/0).",
+    help=f"Redis URL (default: the config file's, else $REDIS_URL, else {DEFAULT_REDIS_URL}).",
 )
 PLATFORM = click.option(
     "--platform-url",
     help="The platform's base URL (default: the config file's, else $AMC_PLATFORM_URL, "
-    "else http://127.0.0.1:8700).",
+    f"else {DEFAULT_PLATFORM_URL}).",
 )
 
 
@@ -78,7 +79,7 @@ def check_config(config_path: Path | None) -> None:
 @CONFIG
 @REDIS
 @click.option(
-    "--listen", help="HOST:PORT to listen on (default: the config's, else 127.0.0.1:9865)."
+    "--listen", help=f"HOST:PORT to listen on (default: the config's, else {DEFAULT_LISTEN})."
 )
 @PLATFORM
 def serve(

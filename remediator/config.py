@@ -1,35 +1,52 @@
-"""The remediator's settings: Redis, token, alert->command map, per-command policy, actuators."""
+"""The remediator's settings: Redis, token, alert->command map, per-command policy, actuators.
+
+Loading, the error format and the shared types are ``amc_core.config``'s: a flag overrides the
+file, which overrides ``REDIS_URL``/``AMC_PLATFORM_URL``, which override the built-in defaults.
+The actuators and secrets are in ``remediator.actuator_config``.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
 
+from amc_core import config as core
+from amc_core.config import FieldError, HttpUrl, Listen, Model, RedisUrl
 from remediator import keys
+from remediator.actuator_config import (
+    Actuator,
+    CommandActuator,
+    HttpActuator,
+    Secret,
+    SignalActuator,
+)
 from remediator.commands import params
 from remediator.commands.catalog import CATALOG, CommandSpec, Priority
 from remediator.errors import ConfigError
-from remediator.globs import may_match_prefix
 from remediator.windows import ChangeWindow
 
+__all__ = [  # the actuators' models are read from here too
+    "CommandActuator",
+    "HttpActuator",
+    "RemediatorConfig",
+    "Secret",
+    "SignalActuator",
+    "load_config",
+    "parse_config",
+]
+
 DEFAULT_LISTEN = "127.0.0.1:9865"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_PLATFORM_URL = "http://127.0.0.1:8700"
+# Where the environment's defaults go (docs/architecture.md, "Programs"); the platform's
+# Redis is ours unless the file says otherwise.
+ENVIRONMENT = {
+    "redis_url": core.REDIS_URL_VARIABLE,
+    "platform.url": core.PLATFORM_URL_VARIABLE,
+    "platform.redis_url": core.REDIS_URL_VARIABLE,
+}
 DEFAULT_ALERTS = {
     "DiscoverySystemFailure": "RESTART_DISCOVERY_SYSTEM",
     "DataIntegrityCompromised": "INTEGRATE_REAL_DATA",
@@ -39,62 +56,17 @@ DEFAULT_ALERTS = {
 # RQ's default interval between a worker's checks of its work horse.
 RQ_MONITOR_SECONDS = 30
 # The platform's cache keys (docs/architecture.md, "The platform being watched"); the worker
-# heartbeat is deliberately not matched, so a flush never makes a live worker look dead.
-DEFAULT_CACHE_PATTERNS = ["amc:discovery:candidates:*", "amc:discovery:status:*"]
+# heartbeat is deliberately not under them, so a flush never makes a live worker look dead.
+DEFAULT_CACHE_PREFIXES = ["amc:discovery:candidates:", "amc:discovery:status:"]
 
 
 def _catalog_name(value: str) -> str:
     if value not in CATALOG:
-        raise ValueError(f"unknown command {value!r}")
+        raise ValueError("unknown command")
     return value
 
 
 CommandName = Annotated[str, AfterValidator(_catalog_name)]
-
-
-def _listen(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"must be HOST:PORT, got {value!r}")
-    return value
-
-
-Listen = Annotated[str, AfterValidator(_listen)]
-
-
-class Model(BaseModel):
-    """Our own configuration: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Secret(Model):
-    """A secret read from a file or an environment variable, never written in the config."""
-
-    file: Path | None = None
-    env: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Secret:
-        if (self.file is None) == (self.env is None):
-            raise ValueError("give exactly one of file or env")
-        return self
-
-    def read(self) -> str:
-        """The secret's value, stripped; ConfigError when it is missing or empty."""
-        if self.file is not None:
-            try:
-                value = self.file.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"secret file {self.file}: {exc.strerror}") from None
-            where = f"file {self.file}"
-        else:
-            assert self.env is not None
-            value = os.environ.get(self.env, "").strip()
-            where = f"environment variable {self.env}"
-        if not value:
-            raise ConfigError(f"secret {where} is empty")
-        return value
 
 
 class Backoff(Model):
@@ -153,57 +125,15 @@ class CommandOverride(Model):
     parameters: dict[str, str | int | float | bool] = {}
 
 
-class CommandActuator(Model):
-    """Run an argv list (no shell) with a timeout and an explicit environment."""
-
-    kind: Literal["command"]
-    argv: list[str] = Field(min_length=1)
-    timeout_seconds: float = Field(default=30, gt=0)
-    env: dict[str, str] = {}
-
-
-class HttpActuator(Model):
-    """Call an HTTP API (a hosting provider's restart or environment API)."""
-
-    kind: Literal["http"]
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, Secret] = {}
-    timeout_seconds: float = Field(default=30, gt=0)
-    expect_status: list[int] = [200, 201, 202, 204]
-
-
-class SignalActuator(Model):
-    """Send a signal to the process named by a pidfile."""
-
-    kind: Literal["signal"]
-    pidfile: Path
-    signal: str = "SIGTERM"
-
-    @field_validator("signal")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        if not value.startswith("SIG") or not hasattr(signal.Signals, value):
-            raise ValueError(f"unknown signal {value!r}")
-        return value
-
-
-Actuator = Annotated[CommandActuator | HttpActuator | SignalActuator, Field(discriminator="kind")]
-
-
 class Platform(Model):
     """Where the AMC-TRADER platform is and how it is acted on."""
 
-    url: str = Field(
-        default_factory=lambda: os.environ.get("AMC_PLATFORM_URL", DEFAULT_PLATFORM_URL),
-        pattern=r"^https?://",
-    )
-    redis_url: str = Field(
-        default_factory=lambda: os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-        pattern=r"^(redis|rediss|unix)://",
-    )
+    url: HttpUrl = core.DEFAULT_PLATFORM_URL
+    redis_url: RedisUrl = core.DEFAULT_REDIS_URL
     redis_timeout_seconds: float = Field(default=10, gt=0)
-    cache_patterns: list[str] = Field(default=DEFAULT_CACHE_PATTERNS, min_length=1)
+    # FLUSH_REDIS deletes the keys under these prefixes (literal, no glob: SCAN MATCH
+    # <escaped prefix>*).
+    cache_prefixes: list[str] = Field(default=DEFAULT_CACHE_PREFIXES, min_length=1)
     exporter_config: Path | None = None
     workers_restart: str | None = None
     api_restart: str | None = None
@@ -219,22 +149,34 @@ class Platform(Model):
     max_discovery_seconds: float = Field(default=20, gt=0)
     validation_probes: int = Field(default=3, ge=1, le=20)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_patterns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cache_patterns" in data:
+            raise FieldError(
+                "cache_patterns",
+                data["cache_patterns"],
+                "replaced by cache_prefixes (literal key prefixes, without * or ?)",
+            )
+        return data
+
     @field_validator("strategies")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("strategies must be unique")
+            raise ValueError("must be unique")
         return value
 
-    @field_validator("cache_patterns")
+    @field_validator("cache_prefixes")
     @classmethod
-    def _narrow_patterns(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if pattern.strip("*?") == "":
-                raise ValueError(f"pattern {pattern!r} would match every key")
-            for prefix, whose in keys.PROTECTED.items():
-                if may_match_prefix(pattern, prefix):
-                    raise ValueError(f"pattern {pattern!r} could match {whose} ({prefix}*)")
+    def _narrow_prefixes(cls, value: list[str]) -> list[str]:
+        for at, prefix in enumerate(value):
+            if not prefix:
+                raise FieldError(str(at), prefix, "must not be empty (it would take every key)")
+            for protected, whose in keys.PROTECTED.items():
+                # Either way round, the prefix's keys and the protected ones meet.
+                if prefix.startswith(protected) or protected.startswith(prefix):
+                    raise FieldError(str(at), prefix, f"would reach {whose} ({protected}...)")
         return value
 
 
@@ -250,10 +192,7 @@ class RemediatorConfig(Model):
     """The whole configuration file."""
 
     listen: Listen = DEFAULT_LISTEN
-    redis_url: str = Field(
-        default_factory=lambda: os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-        pattern=r"^(redis|rediss|unix)://",
-    )
+    redis_url: RedisUrl = core.DEFAULT_REDIS_URL
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     token: Secret = Secret(env="AMC_REMEDIATOR_TOKEN")
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
@@ -284,25 +223,31 @@ class RemediatorConfig(Model):
         for role in ("workers_restart", "api_restart", "configuration"):
             name = getattr(self.platform, role)
             if name is not None and name not in self.actuators:
-                raise ValueError(f"platform.{role}: no actuator named {name!r}")
+                raise FieldError(f"platform.{role}", name, "no actuator of that name")
         name = self.platform.configuration
         if name is not None and isinstance(self.actuators[name], SignalActuator):
-            raise ValueError(
-                f"platform.configuration: actuator {name!r} sends a signal, which cannot carry "
-                "settings (use an http or command actuator)"
-            )
+            raise FieldError(
+                "platform.configuration", name, "the actuator sends a signal, which cannot "
+                "carry settings (use an http or command actuator)",
+            )  # fmt: skip
         for name, override in self.commands.items():
+            where = f"commands.{name}.parameters"
             unknown = sorted(set(override.parameters) - CATALOG[name].parameters)
             if unknown:
                 takes = ", ".join(sorted(CATALOG[name].parameters)) or "none"
-                raise ValueError(
-                    f"commands.{name}.parameters: unknown parameter {unknown[0]!r} (takes: {takes})"
+                raise FieldError(
+                    f"{where}.{unknown[0]}",
+                    override.parameters[unknown[0]],
+                    f"unknown parameter (takes: {takes})",
                 )
             try:
                 params.parse(name, dict(override.parameters), self.platform.strategies)
             except params.ParamsError as exc:
-                where = f"commands.{name}.parameters{exc.field.removeprefix('params')}"
-                raise ValueError(f"{where}: {exc.message}") from None
+                parameter = exc.field.removeprefix("params").removeprefix(".")
+                value: Any = override.parameters  # the parameters as a whole, else the one
+                if parameter:
+                    where, value = f"{where}.{parameter}", value.get(parameter)
+                raise FieldError(where, value, exc.message) from None
         return self
 
     def effective(self, name: str) -> Effective:
@@ -376,54 +321,25 @@ def effective_policy(config: RemediatorConfig, spec: CommandSpec) -> Effective:
     )
 
 
-def _format_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    loc = ".".join(str(part) for part in error["loc"] if part != "[key]")
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        message = "unknown field"
-    elif kind == "missing":
-        message = "required field missing"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
-    where = f"{loc}: " if loc else ""
-    quiet = ("extra_forbidden", "missing", "value_error", "union_tag_invalid")
-    if not loc or kind in quiet or "input" not in error:
-        return f"{where}{message}"
-    return f"{where}{message} (got {error['input']!r})"
+_FLAG_FIELDS = {"platform_url": "platform.url"}
+
+
+def _flags(overrides: dict[str, Any] | None) -> dict[str, tuple[str, Any]]:
+    """The flags' names and values by the path of their field (others: their own name)."""
+    return {
+        _FLAG_FIELDS.get(name, name): (f"--{name.replace('_', '-')}", value)
+        for name, value in (overrides or {}).items()
+    }
 
 
 def parse_config(data: Any, overrides: dict[str, Any] | None = None) -> RemediatorConfig:
-    """Validate a loaded YAML document; flags in ``overrides`` win over the file."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("the configuration must be a mapping")
-    merged = dict(data)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key == "platform_url":
-            merged["platform"] = {**merged.get("platform", {}), "url": value}
-        else:
-            merged[key] = value
-    try:
-        return RemediatorConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc)) from None
+    """Validate a loaded YAML document, then the environment's defaults and the flags in
+    ``overrides`` (field name to value; None: not given)."""
+    config = core.validate(RemediatorConfig, data, None, ConfigError)
+    return core.apply(config, _flags(overrides), ENVIRONMENT, os.environ, ConfigError)
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RemediatorConfig:
     """Read and validate the configuration file (defaults only when ``path`` is None)."""
-    data: Any = None
-    if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        return parse_config(data, overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    flags = _flags(overrides)
+    return core.load(RemediatorConfig, path, flags, ENVIRONMENT, os.environ, ConfigError)

@@ -7,12 +7,14 @@ from typing import Any
 import redis
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
+from amc_core import config
+
 
 class RemediatorError(Exception):
     """Base class of every error the remediator raises on purpose."""
 
 
-class ConfigError(RemediatorError):
+class ConfigError(RemediatorError, config.ConfigError):
     """The configuration is unreadable or invalid; the message is one line naming the field."""
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from aiohttp import web
 from redis import Redis
 
+from sandbox.app_state import API_FAULTS, CONFIG, REDIS
 from sandbox.config import STRATEGIES
-from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
-from sandbox.control import FaultControl
 from sandbox.discovery import runtime_settings
 from sandbox.errors import FaultConflict, FaultError
+from sandbox.fault_control import FaultControl
 from sandbox.keys import INBOX_KEY, RUNTIME_CONFIG_KEY
+from sandbox.redis_ops import blocking
 
 log = logging.getLogger(__name__)
 INBOX_LENGTH = 500

@@ -13,13 +13,14 @@ from aiohttp import web
 from redis import Redis, RedisError
 from rq.job import Job
 
-from sandbox import platform
+from sandbox import redis_ops
+from sandbox.app_state import API_FAULTS, CONFIG, REDIS
 from sandbox.config import STRATEGIES, SandboxConfig
-from sandbox.context import API_FAULTS, CONFIG, REDIS, blocking
 from sandbox.discovery import strategy_degraded
 from sandbox.errors import OperationalError
 from sandbox.faults import provider_failures
 from sandbox.logs import log_provider_failure, provider_failure
+from sandbox.redis_ops import blocking
 
 log = logging.getLogger(__name__)
 PREFIXES = ("/discovery", "/api/discovery")
@@ -97,21 +98,21 @@ async def contenders(request: web.Request, prefix: str) -> web.Response:
     conn, config = request.app[REDIS], request.app[CONFIG]
     limit = _limit(request)
     await _scan_slowly_while_degraded(conn, config)
-    cached = await blocking(platform.cached_results, conn)
+    cached = await blocking(redis_ops.cached_results, conn)
     if cached is not None:
         results, age = cached
         candidates = results["candidates"][:limit] if limit else results["candidates"]
         body = {**results, "status": "ready", "count": len(candidates), "candidates": candidates}
         return web.json_response({**body, "cached": True, "cache_age_seconds": round(age, 1)})
-    job = await blocking(platform.pending_job, conn)
+    job = await blocking(redis_ops.pending_job, conn)
     if job is None:
-        job = await blocking(platform.enqueue_discovery, conn, config, "discovery")
+        job = await blocking(redis_ops.enqueue_discovery, conn, config, "discovery")
     return _queued(job, prefix)
 
 
 async def contenders_last(request: web.Request) -> web.Response:
     """The latest results while cached, or 404."""
-    cached = await blocking(platform.cached_results, request.app[REDIS])
+    cached = await blocking(redis_ops.cached_results, request.app[REDIS])
     if cached is None:
         return _json_error(404, "no discovery results cached")
     results, age = cached
@@ -123,7 +124,7 @@ async def status(request: web.Request) -> web.Response:
     job_id = request.query.get("job_id")
     if not job_id:
         return _json_error(400, "job_id: required query parameter")
-    report = await blocking(platform.job_report, request.app[REDIS], job_id)
+    report = await blocking(redis_ops.job_report, request.app[REDIS], job_id)
     if report is None:
         return _json_error(404, f"job {job_id!r} not found")
     return web.json_response(report)
@@ -136,7 +137,7 @@ async def trigger(request: web.Request, prefix: str) -> web.Response:
     if strategy is not None and strategy not in STRATEGIES:
         return _json_error(400, f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
     job = await blocking(
-        platform.enqueue_discovery, request.app[REDIS], request.app[CONFIG], "manual",
+        redis_ops.enqueue_discovery, request.app[REDIS], request.app[CONFIG], "manual",
         limit=limit, strategy=strategy,
     )  # fmt: skip
     return _queued(job, prefix)
@@ -145,8 +146,8 @@ async def trigger(request: web.Request, prefix: str) -> web.Response:
 async def discovery_health(request: web.Request) -> web.Response:
     """The discovery subsystem: worker heartbeat, queue and cache."""
     conn = request.app[REDIS]
-    workers = await blocking(platform.worker_health, conn, request.app[CONFIG])
-    cached = await blocking(platform.cached_results, conn)
+    workers = await blocking(redis_ops.worker_health, conn, request.app[CONFIG])
+    cached = await blocking(redis_ops.cached_results, conn)
     healthy = workers["alive"] and cached is not None
     body = {
         "status": "healthy" if healthy else "degraded",
@@ -164,7 +165,7 @@ async def health(request: web.Request) -> web.Response:
     """The platform's ``/health``: 200 when all five components are ok, else 503; a failed
     check is logged as the platform logs it."""
     conn = request.app[REDIS]
-    components = await blocking(platform.components, conn)
+    components = await blocking(redis_ops.components, conn)
     if not all(components[p]["ok"] for p in PROVIDERS):
         for provider, kind in sorted((await blocking(provider_failures, conn)).items()):
             log_provider_failure(log, logging.WARNING, provider_failure(provider, kind))
@@ -199,7 +200,7 @@ def emergency(action: Callable[..., Any], *with_config: bool) -> Handler:
 async def worker_health(request: web.Request) -> web.Response:
     """Workers of the discovery queue and the heartbeat."""
     return web.json_response(
-        await blocking(platform.worker_health, request.app[REDIS], request.app[CONFIG])
+        await blocking(redis_ops.worker_health, request.app[REDIS], request.app[CONFIG])
     )
 
 
@@ -216,10 +217,10 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"{prefix}/health", discovery_health)
         app.router.add_get(f"{prefix}/emergency/worker-health", worker_health)
         actions: dict[str, Handler] = {
-            "clear-queue": emergency(platform.clear_queue),
-            "clear-stuck-jobs": emergency(platform.clear_stuck_jobs),
-            "reset-system": emergency(platform.reset_system),
-            "populate-cache": emergency(platform.populate_cache, True),
+            "clear-queue": emergency(redis_ops.clear_queue),
+            "clear-stuck-jobs": emergency(redis_ops.clear_stuck_jobs),
+            "reset-system": emergency(redis_ops.reset_system),
+            "populate-cache": emergency(redis_ops.populate_cache, True),
         }
         for action, handler in actions.items():
             app.router.add_post(f"{prefix}/emergency/{action}", handler)

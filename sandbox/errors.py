@@ -1,11 +1,13 @@
 """Errors of the sandbox platform."""
 
+from amc_core import config
+
 
 class SandboxError(Exception):
     """Base class of the sandbox's errors."""
 
 
-class ConfigError(SandboxError):
+class ConfigError(SandboxError, config.ConfigError):
     """The sandbox configuration is invalid; the message names the field and the value."""
 
 

@@ -8,8 +8,8 @@ from aiohttp import web
 from redis import Redis
 
 from sandbox import admin, api
+from sandbox.app_state import API_FAULTS, CONFIG, REDIS
 from sandbox.config import SandboxConfig
-from sandbox.context import API_FAULTS, CONFIG, REDIS
 from sandbox.faults import ApiFaults
 
 

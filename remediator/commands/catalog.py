@@ -60,7 +60,7 @@ _SPECS = (
     CommandSpec("HEALTH_CHECK", Priority.MEDIUM, 60, False, "run every probe once and report"),
     CommandSpec(
         "FLUSH_REDIS", Priority.HIGH, 30, True,
-        "delete the configured cache key patterns with SCAN + UNLINK",
+        "delete the keys under the configured cache prefixes with SCAN + UNLINK",
     ),
     CommandSpec("VALIDATE_ENDPOINTS", Priority.LOW, 45, False, "check every expected route"),
     CommandSpec(

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from exporter.platform import PlatformClient
+from exporter.platform_client import PlatformClient
 from remediator.commands.base import Command, Context, Verification
 from remediator.commands.view import exporter_config, snapshot
 

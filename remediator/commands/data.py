@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from exporter.integrity import check
-from exporter.platform import DiscoveryPayload, HealthPayload
+from exporter.platform_client import DiscoveryPayload, HealthPayload
 from remediator.commands import cache
 from remediator.commands.base import Command, Context, Verification
 from remediator.commands.discovery import api, run_discovery

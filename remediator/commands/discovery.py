@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from exporter.integrity import check
-from exporter.platform import DiscoveryPayload
+from exporter.platform_client import DiscoveryPayload
 from exporter.snapshot import Snapshot
 from exporter.timestamps import epoch_seconds
 from remediator import actuators

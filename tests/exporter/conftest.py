@@ -81,6 +81,23 @@ class ExporterHandle:
         return seen[0]
 
 
+def start_exporter(
+    start: Callable[..., Service], directory: Path, platform_url: str, redis_url: str,
+    **config: Any,
+) -> ExporterHandle:  # fmt: skip
+    """Start ``amc-exporter`` against a platform and Redis, with fast probes by default, with
+    ``start`` (the ``services`` fixture, or a ``ServiceGroup`` of a module fixture)."""
+    port = free_port()
+    settings = {"probes": FAST_PROBES, "thresholds": {"health_score_window": 5}, **config}
+    path = directory / f"exporter-{port}.yml"
+    path.write_text(yaml.safe_dump(settings))
+    url = f"http://127.0.0.1:{port}"
+    argv = [script("amc-exporter"), "--config", str(path), "--listen", f"127.0.0.1:{port}",
+            "--platform-url", platform_url, "--redis-url", redis_url]  # fmt: skip
+    service = start(argv, ready_url=url + "/healthz", name="exporter")
+    return ExporterHandle(url, service, path)
+
+
 @pytest.fixture
 def exporter_factory(
     services: Callable[..., Service], tmp_path: Path
@@ -88,14 +105,6 @@ def exporter_factory(
     """Start ``amc-exporter`` against a platform and Redis, with fast probes by default."""
 
     def start(platform_url: str, redis_url: str, **config: Any) -> ExporterHandle:
-        port = free_port()
-        settings = {"probes": FAST_PROBES, "thresholds": {"health_score_window": 5}, **config}
-        path = tmp_path / f"exporter-{port}.yml"
-        path.write_text(yaml.safe_dump(settings))
-        url = f"http://127.0.0.1:{port}"
-        argv = [script("amc-exporter"), "--config", str(path), "--listen", f"127.0.0.1:{port}",
-                "--platform-url", platform_url, "--redis-url", redis_url]  # fmt: skip
-        service = services(argv, ready_url=url + "/healthz", name="exporter")
-        return ExporterHandle(url, service, path)
+        return start_exporter(services, tmp_path, platform_url, redis_url, **config)
 
     return start

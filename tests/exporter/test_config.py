@@ -11,16 +11,8 @@ import pytest
 
 from exporter.config import KNOWN_MISSING_ROUTES, ExporterConfig, load_config, validate_config
 from exporter.errors import ConfigError
+from tests.config_files import cases, expected_error, invalid_files
 from tests.services import script
-
-DATA = Path(__file__).parent.parent / "data"
-INVALID = sorted(DATA.glob("invalid-exporter-*.yml"))
-
-
-def expected_message(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("# error: "), f"{path.name} must start with '# error: <message>'"
-    return first.removeprefix("# error: ").replace("{path}", str(path))
 
 
 def test_defaults_describe_the_real_platform() -> None:
@@ -65,15 +57,15 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert config.listen == "127.0.0.1:1000"
 
 
-@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+@pytest.mark.parametrize("path", cases("exporter"))
 def test_invalid_file_is_refused_with_its_exact_message(path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert str(caught.value) == expected_message(path)
+    assert str(caught.value) == expected_error(path)
 
 
 def test_there_are_invalid_examples() -> None:
-    assert len(INVALID) >= 10
+    assert len(invalid_files("exporter")) >= 10
 
 
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
@@ -84,7 +76,7 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 def test_a_bad_override_names_the_flag() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config({}).with_overrides(listen="nowhere")
-    assert str(caught.value) == "--listen: must be HOST:PORT (got 'nowhere')"
+    assert str(caught.value) == "--listen: must be HOST:PORT with a port 1-65535 (got 'nowhere')"
     with pytest.raises(ConfigError) as caught:
         validate_config({}).with_overrides(platform_url="platform:8000")
     assert str(caught.value) == (
@@ -147,14 +139,14 @@ def test_environment_variables_are_defaults_the_file_and_flags_beat(tmp_path: Pa
     assert run_cli("--redis-url", "redis://flag:6379/0", env=bad).returncode == 0
 
 
-@pytest.mark.parametrize("path", INVALID[:3], ids=[p.stem for p in INVALID[:3]])
+@pytest.mark.parametrize("path", cases("exporter", first=3))
 def test_the_cli_exits_non_zero_with_one_line(path: Path) -> None:
     done = subprocess.run(
         [script("amc-exporter"), "--config", str(path), "--check-config"],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr == f"amc-exporter: {expected_message(path)}\n"
+    assert done.stderr == f"amc-exporter: {expected_error(path)}\n"
 
 
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:

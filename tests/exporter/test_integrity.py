@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from exporter.config import IntegrityConfig
 from exporter.integrity import CHECKS, FrozenTracker, check, markers
-from exporter.platform import DiscoveryPayload
+from exporter.platform_client import DiscoveryPayload
 from tests.exporter.payloads import candidate, ready
 
 CONFIG = IntegrityConfig()

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.config import ExporterConfig
 from exporter.integrity import check
 from exporter.metrics import FAMILIES, ExporterCollector
-from exporter.platform import DiscoveryPayload, DiscoveryResult, HealthResult
+from exporter.platform_client import DiscoveryPayload, DiscoveryResult, HealthResult
 from exporter.probes import Prober
 from exporter.queues import QueueState, WorkerCount
 from exporter.snapshot import ReadyResults

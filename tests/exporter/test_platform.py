@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterCollector
-from exporter.platform import PlatformClient
+from exporter.platform_client import PlatformClient
 from exporter.probes import Prober, make_redis
 from tests.exporter.payloads import ready
 from tests.services import free_port

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from exporter.config import ThresholdsConfig
-from exporter.platform import COMPONENTS, HealthResult
+from exporter.platform_client import COMPONENTS, HealthResult
 from exporter.queues import FAILED_SCAN, QueueState
 from exporter.status import HealthScorer, classify
 

@@ -5,7 +5,6 @@ the mtail contract, the recording rules, Prometheus' alerts)."""
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,9 +15,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.exporter.conftest import FAST_PROBES
+from tests.exporter.conftest import start_exporter
+from tests.remediator.stack import start_serve
+from tests.rules.conftest import start_alertmanager
 from tests.sandbox_handle import start_sandbox
-from tests.services import RedisServer, free_port, ready_200, script, wait_for
+from tests.services import free_port, ready_200, running_redis, wait_for
 from tests.stack.platform import ServiceGroup
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -87,36 +88,28 @@ def live_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
     """The series names that exist: our processes and the real Prometheus and Alertmanager,
     running on a real Redis, plus the contract, the recording rules and the alerts."""
     root = tmp_path_factory.mktemp("grafana-live")
-    redis_server = RedisServer()
-    redis_server.start()
-    group = ServiceGroup(root)
-    try:
-        yield _start_and_read(group, root, redis_server.url)
-    finally:
-        group.stop()
-        redis_server.cleanup()
+    with running_redis() as redis_server:
+        group = ServiceGroup(root)
+        try:
+            yield _start_and_read(group, root, redis_server.url)
+        finally:
+            group.stop()
 
 
 def _start_and_read(group: ServiceGroup, root: Path, redis_url: str) -> set[str]:
     sandbox = start_sandbox(group, root, redis_url)
-    ports = {name: free_port() for name in ("exporter", "remediator", "prometheus", "am")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    exporter_config = root / "exporter.yml"
-    exporter_config.write_text(yaml.safe_dump({"probes": FAST_PROBES}))
-    group([script("amc-exporter"), "--config", str(exporter_config), "--listen",
-           f"127.0.0.1:{ports['exporter']}", "--platform-url", sandbox.url,
-           "--redis-url", redis_url],
-          ready_url=urls["exporter"] + "/healthz", name="exporter")  # fmt: skip
+    urls = {"exporter": start_exporter(group, root, sandbox.url, redis_url).url}
     token = root / "token"
     token.write_text("t" * 32 + "\n")
     remediator_config = root / "remediator.yml"
     remediator_config.write_text(yaml.safe_dump(
         {"token": {"file": str(token)}, "platform": {"redis_url": redis_url}}))  # fmt: skip
-    group([script("amc-remediator"), "serve", "--config", str(remediator_config), "--listen",
-           f"127.0.0.1:{ports['remediator']}", "--redis-url", redis_url],
-          ready_url=urls["remediator"] + "/healthz", name="remediator")  # fmt: skip
-    _start_alertmanager(group, root, ports["am"])
-    _start_prometheus(group, root, ports)
+    urls["remediator"] = start_serve(group, remediator_config, redis_url)
+    alertmanager_config = root / "alertmanager.yml"
+    alertmanager_config.write_text(yaml.safe_dump({"route": {"receiver": "nobody"},
+                                                   "receivers": [{"name": "nobody"}]}))  # fmt: skip
+    urls["am"] = start_alertmanager(group, alertmanager_config, root)
+    urls["prometheus"] = _start_prometheus(group, root, urls)
     # Prometheus is ready, has scraped every target and found its Alertmanager.
     wait_for(
         lambda: ready_200(urls["prometheus"] + "/-/ready"), 30, "Prometheus to be ready", step=0.2
@@ -134,32 +127,25 @@ def _start_and_read(group: ServiceGroup, root: Path, redis_url: str) -> set[str]
     return names | MTAIL_CONTRACT | recording_rules() | ALERT_SERIES
 
 
-def _start_alertmanager(group: ServiceGroup, root: Path, port: int) -> None:
-    config = root / "alertmanager.yml"
-    config.write_text(yaml.safe_dump({"route": {"receiver": "nobody"},
-                                      "receivers": [{"name": "nobody"}]}))  # fmt: skip
-    binary = shutil.which("prometheus-alertmanager") or "alertmanager"
-    group([binary, f"--config.file={config}", f"--storage.path={root / 'am-data'}",
-           "--cluster.listen-address=", f"--web.listen-address=127.0.0.1:{port}"],
-          ready_url=f"http://127.0.0.1:{port}/-/ready", name="alertmanager")  # fmt: skip
+def _start_prometheus(group: ServiceGroup, root: Path, urls: dict[str, str]) -> str:
+    """Prometheus scraping the exporter, the remediator, Alertmanager and itself, alerting
+    that Alertmanager; its base URL."""
+    port = free_port()
+    address = {name: url.removeprefix("http://") for name, url in urls.items()}
+    address["prometheus"] = f"127.0.0.1:{port}"
 
-
-def _start_prometheus(group: ServiceGroup, root: Path, ports: dict[str, int]) -> None:
-    def job(name: str, port: int) -> dict[str, Any]:
-        return {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+    def job(name: str, target: str) -> dict[str, Any]:
+        return {"job_name": name, "static_configs": [{"targets": [address[target]]}]}
 
     config = root / "prometheus.yml"
     config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(PROJECT / "prometheus" / "rules" / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [
-            {"targets": [f"127.0.0.1:{ports['am']}"]}]}]},
-        "scrape_configs": [job("amc-exporter", ports["exporter"]),
-                           job("amc-remediator", ports["remediator"]),
-                           job("prometheus", ports["prometheus"]),
-                           job("alertmanager", ports["am"])],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [address["am"]]}]}]},
+        "scrape_configs": [job("amc-exporter", "exporter"), job("amc-remediator", "remediator"),
+                           job("prometheus", "prometheus"), job("alertmanager", "am")],
     }))  # fmt: skip
-    port = ports["prometheus"]
     group(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={root / 'tsdb'}",
            f"--web.listen-address=127.0.0.1:{port}"],
           ready_url=f"http://127.0.0.1:{port}/-/ready", name="prometheus")  # fmt: skip
+    return f"http://127.0.0.1:{port}"

@@ -13,27 +13,20 @@ from pydantic import BaseModel
 from remediator.commands.catalog import CATALOG, Priority
 from remediator.config import RemediatorConfig, load_config, parse_config
 from remediator.errors import ConfigError
+from tests.config_files import cases, expected_error
 from tests.services import free_port, script
 
-DATA = Path(__file__).parents[1] / "data"
 EXAMPLE = Path(__file__).parents[2] / "remediator" / "example-config.yml"
-INVALID = sorted(DATA.glob("invalid-remediator-*.yml"))
 
 
-def expected_message(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("# expect: "), f"{path.name} must start with '# expect: '"
-    return first.removeprefix("# expect: ")
-
-
-@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+@pytest.mark.parametrize("path", cases("remediator"))
 def test_invalid_config_names_the_field_and_value(path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value) == f"{path}: {expected_message(path)}"
+    assert str(info.value) == expected_error(path)
 
 
-@pytest.mark.parametrize("path", INVALID[:3], ids=[p.stem for p in INVALID[:3]])
+@pytest.mark.parametrize("path", cases("remediator", first=3))
 def test_check_config_exits_non_zero_with_one_line(path: Path) -> None:
     proc = subprocess.run(
         [script("amc-remediator"), "check-config", "--config", str(path)],
@@ -42,7 +35,7 @@ def test_check_config_exits_non_zero_with_one_line(path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr == f"amc-remediator: {path}: {expected_message(path)}\n"
+    assert proc.stderr == f"amc-remediator: {expected_error(path)}\n"
 
 
 def test_check_config_accepts_the_example(tmp_path: Path) -> None:
@@ -163,6 +156,22 @@ def test_redis_url_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) 
     config = parse_config({})
     assert config.redis_url == "redis://127.0.0.1:6390/2"
     assert config.platform.url == "http://127.0.0.1:8799"
+
+
+def test_a_bad_variable_or_flag_is_blamed_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "localhost")
+    with pytest.raises(ConfigError) as caught:
+        parse_config({})
+    assert str(caught.value) == (
+        "REDIS_URL: must be a redis://, rediss:// or unix:// URL (got 'localhost')"
+    )
+    # Where the file sets both Redis URLs, the variable is not looked at.
+    both = {"redis_url": "redis://f:6379/0", "platform": {"redis_url": "redis://f:6379/1"}}
+    assert parse_config(both).platform.redis_url == "redis://f:6379/1"
+    monkeypatch.delenv("REDIS_URL")
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"listen": "nowhere"})
+    assert str(caught.value) == "--listen: must be HOST:PORT with a port 1-65535 (got 'nowhere')"
 
 
 def test_backoff_grows_and_is_capped() -> None:

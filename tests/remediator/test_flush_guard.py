@@ -21,40 +21,61 @@ DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.mark.parametrize(
-    ("pattern", "rejected"),
+    ("prefix", "rejected"),
     [
-        ("amc:discovery:candidates:*", False),  # the defaults: the platform's cache
-        ("amc:discovery:status:*", False),
-        ("amc:*", True),  # the remediator's keys are amc:remediator:...
-        ("amc:r*", True),
+        ("amc:discovery:candidates:", False),  # the defaults: the platform's cache
+        ("amc:discovery:status:", False),
+        ("amc:", True),  # the remediator's keys are amc:remediator:...
+        ("amc:r", True),
+        ("amc:remediator:", True),
         ("amc:remediator:audit", True),
-        ("amc:rem", False),  # one exact key, shorter than the prefix
-        ("amc:[rs]*", True),  # a class containing r
-        ("amc:[^r]*", False),  # a class excluding r
-        ("amc:[a-z]emediator:*", True),  # a range containing r
-        ("amc:[s-z]emediator:*", False),
-        ("a?c:*", True),
-        ("*:candidates", True),  # a leading star can cover any prefix
-        ("rq:*", True),
-        ("r\\q:*", True),  # an escaped q is a q
-        ("rq", False),
-        ("[q-s]q:job:*", True),
-        ("queue:*", False),
+        ("amc:rem", True),  # shorter than our prefix: it takes our keys too
+        ("a", True),
+        ("", True),  # every key
+        ("amc:s", False),
+        ("amc:remediatorx", False),  # only a key starting amc:remediatorx: not ours
+        ("rq:", True),
+        ("rq:queue:", True),
+        ("r", True),
+        ("rq", True),
+        ("rqx", False),
+        ("queue:", False),
+        ("*", False),  # no glob: the keys that begin with a star
+        ("amc:[r]", False),
     ],
 )
-def test_patterns_that_could_reach_our_keys_are_rejected(
-    make_config: Callable[..., RemediatorConfig], pattern: str, rejected: bool
+def test_prefixes_that_reach_our_keys_are_rejected(
+    make_config: Callable[..., RemediatorConfig], prefix: str, rejected: bool
 ) -> None:
     if rejected:
-        with pytest.raises(ConfigError, match=r"platform\.cache_patterns: pattern .* could match"):
-            make_config(platform={"cache_patterns": [pattern]})
+        reach = r"platform\.cache_prefixes\.0: (would reach|must not be empty)"
+        with pytest.raises(ConfigError, match=reach):
+            make_config(platform={"cache_prefixes": [prefix]})
     else:
-        assert make_config(platform={"cache_patterns": [pattern]}).platform.cache_patterns == [
-            pattern
-        ]
+        config = make_config(platform={"cache_prefixes": [prefix]})
+        assert config.platform.cache_prefixes == [prefix]
 
 
-def test_check_config_rejects_a_pattern_over_our_keys() -> None:
+def test_a_prefix_is_literal_in_the_scan(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    run_jobs: Callable[..., bool],
+    redis: redis_lib.Redis,
+) -> None:
+    # Glob characters in a prefix are the keys' own: "c[a]che:*" takes neither "cache:x"
+    # nor "c[a]che-x".
+    config = make_config(platform={"cache_prefixes": ["c[a]che:*"]})
+    redis.mset({"c[a]che:*1": "1", "cache:x": "2", "c[a]che:x": "3", "c[a]che-x": "4"})
+    store = store_factory(config)
+    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
+    run_jobs(store)
+    record = record_of(store, execution_id)
+    assert record.status is Status.SUCCEEDED
+    assert record.result == {"deleted": {"c[a]che:*": 1}, "total": 1}
+    assert redis.exists("cache:x", "c[a]che:x", "c[a]che-x") == 3
+
+
+def test_check_config_rejects_a_prefix_over_our_keys() -> None:
     path = DATA / "invalid-remediator-flush-own-keys.yml"
     proc = subprocess.run(
         [script("amc-remediator"), "check-config", "--config", str(path)],
@@ -62,8 +83,8 @@ def test_check_config_rejects_a_pattern_over_our_keys() -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr == (
-        f"amc-remediator: {path}: platform.cache_patterns: pattern 'amc:*' could match the "
-        "remediator's own keys (amc:remediator:*)\n"
+        f"amc-remediator: {path}: platform.cache_prefixes.1: would reach the remediator's own "
+        "keys (amc:remediator:...) (got 'amc:')\n"
     )
 
 
@@ -75,7 +96,7 @@ def test_flush_redis_never_unlinks_our_keys_even_if_configured_to(
 ) -> None:
     config = make_config()
     # a config that escaped validation (built in code): the run-time guard still holds
-    platform = config.platform.model_copy(update={"cache_patterns": ["amc:*", "rq:*"]})
+    platform = config.platform.model_copy(update={"cache_prefixes": ["amc:", "rq:"]})
     config = config.model_copy(update={"platform": platform})
     redis.set("amc:discovery:candidates:v2", "demo")
     redis.set("rq:queue:discovery", "platform's queue")
@@ -90,4 +111,4 @@ def test_flush_redis_never_unlinks_our_keys_even_if_configured_to(
     assert redis.exists("rq:queue:discovery") == 1
     assert own_before <= set(redis.keys("amc:remediator:*"))
     assert record.result is not None
-    assert record.result["deleted"] == {"amc:*": 1, "rq:*": 0}
+    assert record.result["deleted"] == {"amc:": 1, "rq:": 0}

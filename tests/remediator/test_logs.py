@@ -1,4 +1,5 @@
-"""The JSON log lines: one object per line; the server's buffered stream."""
+"""The JSON log lines (``amc_core.logs``, every program's): one object per line of one schema
+(docs/architecture.md, "Logs"); the remediator server's buffered stream."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from remediator import logs
-from remediator.logs import JsonFormatter, JsonLines, RawJson
+from amc_core import logs
+from amc_core.logs import JsonFormatter, JsonLines, RawJson
+from exporter import cli as exporter_cli
+from remediator import logs as remediator_logs
 
 
 @pytest.fixture
@@ -35,6 +38,34 @@ class Sink(io.StringIO):
 
 def lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines()]
+
+
+def test_every_line_has_the_one_schema(logger: logging.Logger) -> None:
+    sink = Sink()
+    handler = JsonLines(sink, buffered=False)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.info("starting", extra={"listen": "127.0.0.1:9864", "_private": 1})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    first, second = lines(sink.flushed)
+    assert list(first) == ["ts", "level", "logger", "message", "listen"]
+    assert isinstance(first["ts"], float)
+    assert (first["level"], first["logger"], first["message"]) == (
+        "info",
+        "amc.test.logs",
+        "starting",
+    )
+    assert second["level"] == "error"
+    assert "ValueError: boom" in str(second["exc_info"])
+
+
+def test_the_programs_log_with_the_one_formatter() -> None:
+    assert exporter_cli.logs is logs
+    assert remediator_logs.JsonFormatter is JsonFormatter
+    assert remediator_logs.RawJson is RawJson
 
 
 def test_buffered_lines_wait_for_a_flush_and_warnings_do_not(logger: logging.Logger) -> None:

@@ -24,7 +24,7 @@ from tests.remediator.conftest import SilentPlatform, record_of, start_attempt
 from tests.services import RedisServer, free_port, wait_for
 
 
-def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
+def test_flush_redis_deletes_only_the_configured_prefixes_and_verifies(
     store: Store, run_jobs: Callable[..., bool], redis: redis_lib.Redis
 ) -> None:
     for n in range(1200):
@@ -38,7 +38,7 @@ def test_flush_redis_deletes_only_the_configured_patterns_and_verifies(
     assert record.status is Status.SUCCEEDED
     assert record.verified is True
     assert record.result == {
-        "deleted": {"amc:discovery:candidates:*": 1200, "amc:discovery:status:*": 1},
+        "deleted": {"amc:discovery:candidates:": 1200, "amc:discovery:status:": 1},
         "total": 1201,
     }
     assert [s.name for s in record.steps] == [

@@ -29,7 +29,7 @@ from sandbox.faults import (
     record,
 )
 from sandbox.keys import CANDIDATES_KEY, STATUS_KEY
-from sandbox.platform import heartbeat_age
+from sandbox.redis_ops import heartbeat_age
 
 SCOPES = {
     FaultName.WORKER_WEDGED: "worker process",

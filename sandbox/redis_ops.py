@@ -1,10 +1,16 @@
-"""The platform's operations on Redis and RQ (blocking; the API runs them in threads)."""
+"""The platform's operations on Redis and RQ (blocking), and how the API runs them in threads.
+
+``blocking`` runs any blocking Redis/RQ call off the event loop (the admin routes use it too).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
 from redis import Redis, RedisError
 from rq import Queue, Worker
@@ -29,6 +35,14 @@ from sandbox.keys import (
 WORKER_ALIVE_SECONDS = 120.0
 """An RQ worker busy with a job heart-beats every 30 s; silent this long, it is dead."""
 UNFINISHED = ("queued", "started", "deferred", "scheduled")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking Redis/RQ operation off the event loop."""
+    return await asyncio.to_thread(partial(fn, *args, **kwargs))
 
 
 def cached_results(conn: Redis) -> tuple[dict[str, Any], float] | None:
