@@ -16,13 +16,17 @@ import click
 from aiohttp import web
 from redis import RedisError
 
+from amc_core.config import (
+    DEFAULT_PLATFORM_URL,
+    DEFAULT_REDIS_URL,
+    PLATFORM_URL_VARIABLE,
+    REDIS_URL_VARIABLE,
+)
 from sandbox.accesslog import UvicornAccessLogger
 from sandbox.config import STRATEGIES, SandboxConfig, load_config
 from sandbox.errors import ConfigError, FaultError
 from sandbox.faults import parse_fault
 from sandbox.logs import configure_api_logging, configure_worker_logging
-
-DEFAULT_API_URL = "http://127.0.0.1:8700"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -36,7 +40,7 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file."),
         click.option(
-            "--redis-url", help="Redis URL [env REDIS_URL, else redis://127.0.0.1:6379/0]."
+            "--redis-url", help=f"Redis URL [env {REDIS_URL_VARIABLE}, else {DEFAULT_REDIS_URL}]."
         ),
         click.option("--seed", type=int, help="Market data seed."),
         click.option("--universe-size", type=int),
@@ -109,8 +113,8 @@ def worker(config_path: Path | None, name: str | None, burst: bool, **flags: Any
 
 api_url_option = click.option(
     "--api-url",
-    default=lambda: os.environ.get("AMC_PLATFORM_URL", DEFAULT_API_URL),
-    show_default="env AMC_PLATFORM_URL, else " + DEFAULT_API_URL,
+    default=lambda: os.environ.get(PLATFORM_URL_VARIABLE, DEFAULT_PLATFORM_URL),
+    show_default=f"env {PLATFORM_URL_VARIABLE}, else {DEFAULT_PLATFORM_URL}",
     help="The sandbox API.",
 )
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from amc_core import config as core
 from amc_core.config import DEFAULT_REDIS_URL, Listen, Model, RedisUrl
@@ -67,8 +67,3 @@ def load_config(
     }
     environ = dict(os.environ) if environ is None else environ
     return core.load(SandboxConfig, path, flags, ENVIRONMENT, environ, ConfigError)
-
-
-def describe_validation_error(exc: ValidationError, source: str, with_field: bool = True) -> str:
-    """One line naming the first bad field, its value and what is wrong (``amc_core``'s)."""
-    return core.describe(exc, source, with_field)

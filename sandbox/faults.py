@@ -20,7 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
 
-from sandbox.config import Strategy, describe_validation_error
+from amc_core.config import describe
+from sandbox.config import Strategy
 from sandbox.errors import FaultError
 from sandbox.keys import FAULTS_KEY
 from sandbox.logs import ProviderFailure
@@ -128,7 +129,7 @@ def parse_fault(name: str, options: dict[str, Any] | None) -> tuple[FaultName, _
     try:
         return fault, OPTIONS[fault].model_validate(options or {})
     except ValidationError as exc:
-        raise FaultError(describe_validation_error(exc, source=fault.value)) from None
+        raise FaultError(describe(exc, source=fault.value)) from None
 
 
 def record(conn: Redis, fault: FaultName, data: dict[str, Any]) -> None:
