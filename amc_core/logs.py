@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import TextIO
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -25,24 +26,52 @@ class RawJson(str):
     __slots__ = ()
 
 
+def _head(ts: float, level: str, logger: str, message: str) -> str:
+    return (
+        f'{{"ts": {round(ts, 6)!r}, "level": "{level}", '
+        f'"logger": {json.dumps(logger)}, "message": {json.dumps(message)}'
+    )
+
+
+def _field(key: str, value: object) -> str:
+    text = value if isinstance(value, RawJson) else json.dumps(value, default=str)
+    return f", {json.dumps(key)}: {text}"
+
+
 class JsonFormatter(logging.Formatter):
     """Render a record as one JSON object of the schema above."""
 
     def format(self, record: logging.LogRecord) -> str:
         """One line of JSON with time, level, logger, message and any extra fields."""
-        parts = [
-            f'{{"ts": {round(record.created, 6)!r}, "level": "{record.levelname.lower()}", '
-            f'"logger": {json.dumps(record.name)}, "message": {json.dumps(record.getMessage())}'
-        ]
+        parts = [_head(record.created, record.levelname.lower(), record.name, record.getMessage())]
         for key, value in record.__dict__.items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            text = value if isinstance(value, RawJson) else json.dumps(value, default=str)
-            parts.append(f", {json.dumps(key)}: {text}")
+            parts.append(_field(key, value))
         if record.exc_info:
             parts.append(f', "exc_info": {json.dumps(self.formatException(record.exc_info))}')
         parts.append("}")
         return "".join(parts)
+
+
+def info(logger: logging.Logger, message: str, **fields: object) -> None:
+    """``logger.info(message, extra=fields)``, the same line; when the only handler is a
+    buffered ``JsonLines`` (the server's), written without a LogRecord: the server logs
+    every decision, and building a record cost more than the line."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handlers = logging.getLogger().handlers
+    handler = handlers[0] if len(handlers) == 1 else None
+    if not isinstance(handler, JsonLines) or not handler.buffered or not logger.propagate:
+        logger.info(message, extra=fields)
+        return
+    line = "".join([_head(time.time(), "info", logger.name, message),
+                    *(_field(k, v) for k, v in fields.items()), "}\n"])  # fmt: skip
+    with handler.lock:  # type: ignore[union-attr]  # Handler.createLock made it
+        try:
+            handler.stream.write(line)
+        except Exception:  # as logging does: say so on stderr, never fail the caller
+            handler.handleError(logging.makeLogRecord({"msg": message}))
 
 
 class JsonLines(logging.StreamHandler):

@@ -9,8 +9,9 @@ from typing import Any
 
 import redis
 
+from amc_core import logs
+from amc_core.logs import RawJson
 from remediator import keys
-from remediator.logs import RawJson
 from remediator.pipelines import after_execute
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,8 @@ def append(
 
 def log_entry(event: str, entry: dict[str, Any] | str) -> None:
     """The audit entry's copy in the JSON log (``entry`` may be its JSON text already)."""
-    if log.isEnabledFor(logging.INFO):
-        value = RawJson(entry) if isinstance(entry, str) else entry
-        log.info("audit %s", event, extra={"audit": value})
+    value = RawJson(entry) if isinstance(entry, str) else entry
+    logs.info(log, f"audit {event}", audit=value)
 
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:

@@ -68,10 +68,15 @@ if ARGV[7] == 'claim' then
 elseif ARGV[7] == 'refresh' then
   redis.call('EXPIRE', KEYS[1], ARGV[9])
 end
-redis.call('HSETNX', KEYS[6], 'alertname', ARGV[10])
-redis.call('HSETNX', KEYS[6], 'fingerprint', ARGV[11])
-redis.call('HSETNX', KEYS[6], 'starts_at', ARGV[12])
-redis.call('HSETNX', KEYS[6], 'first_seen', ARGV[13])
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  redis.call('HSET', KEYS[6], 'alertname', ARGV[10], 'fingerprint', ARGV[11],
+             'starts_at', ARGV[12], 'first_seen', ARGV[13])
+else  -- a repeat, or an episode its resolution created (notifications out of order)
+  redis.call('HSETNX', KEYS[6], 'alertname', ARGV[10])
+  redis.call('HSETNX', KEYS[6], 'fingerprint', ARGV[11])
+  redis.call('HSETNX', KEYS[6], 'starts_at', ARGV[12])
+  redis.call('HSETNX', KEYS[6], 'first_seen', ARGV[13])
+end
 if ARGV[14] ~= '' then redis.call('HSETNX', KEYS[6], 'command', ARGV[14]) end
 if ARGV[21] ~= '' then redis.call('HSET', KEYS[6], 'execution_id', ARGV[21]) end
 redis.call('HSET', KEYS[6], 'last_decision', ARGV[8])

@@ -9,30 +9,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.connection import HiredisRespSerializer
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-
-class HiredisPacking(aioredis.Connection):
-    """redis-py packs asyncio commands in Python and sync ones with hiredis: use hiredis here."""
-
-    _packer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        """The same bytes as redis-py's own packer, built in C."""
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
+# A script call waiting for its batch: the script, its keys, its arguments, its reply to be.
+Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]"]
 
 
 def connect_async(url: str, timeout: float) -> aioredis.Redis:
     """The server's asyncio client. Its replies have no timeout of their own: the Pipeliner
     bounds each whole round trip instead (one timer per batch, not one per reply)."""
-    return aioredis.Redis.from_url(
-        url, socket_connect_timeout=timeout, socket_timeout=None, connection_class=HiredisPacking
-    )
+    return aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=None)
+
+
+def pack(batch: list[Call]) -> list[bytes]:
+    """The EVALSHA of every call, packed by hiredis (redis-py's asyncio connections pack in
+    Python, and ``pack_commands`` copies each command into a buffer once more)."""
+    return [
+        hiredis.pack_command(("EVALSHA", script.sha, len(names), *names, *args))
+        for script, names, args, _ in batch
+    ]
 
 
 class Pipeliner:
@@ -47,7 +46,10 @@ class Pipeliner:
     def __init__(self, conn: aioredis.Redis, timeout: float) -> None:
         self.conn = conn
         self.timeout = timeout
-        self.waiting: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
+        self.waiting: list[Call] = []
+        # One batch is in flight at a time, so it has a connection of its own, taken from
+        # the client's pool once (the pool's close closes it) and reconnected after an error.
+        self.connection: aioredis.Connection | None = None
         self.flushing = False
         self.task: asyncio.Task[None] | None = None  # referenced, so it is never collected
 
@@ -68,9 +70,7 @@ class Pipeliner:
         finally:
             self.flushing = False
 
-    async def _send(
-        self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
-    ) -> None:
+    async def _send(self, batch: list[Call]) -> None:
         try:
             async with asyncio.timeout(self.timeout):
                 replies = await self._evalsha(batch)
@@ -100,22 +100,18 @@ class Pipeliner:
             else:
                 future.set_result(reply)
 
-    async def _evalsha(
-        self, batch: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    pack = staticmethod(pack)
+
+    async def _evalsha(self, batch: list[Call]) -> list[Any]:
         """One write of every call, then their replies in order (an error reply is the
         call's exception). EVALSHA directly: a redis-py pipeline that runs registered scripts
-        asks SCRIPT EXISTS first, and its per-command machinery cost more than the scripts."""
-        pool = self.conn.connection_pool
-        conn = await pool.get_connection()
+        asks SCRIPT EXISTS first, and its per-command machinery costs more than the scripts
+        (``bench/pipeliner.py``)."""
+        if self.connection is None:
+            self.connection = await self.conn.connection_pool.get_connection()
+        conn = self.connection
         try:
-            await conn.send_packed_command(
-                conn.pack_commands(
-                    [("EVALSHA", script.sha, len(names), *names, *args)
-                     for script, names, args, _ in batch]
-                ),
-                check_health=False,
-            )  # fmt: skip
+            await conn.send_packed_command(self.pack(batch), check_health=False)
             replies: list[Any] = []
             for _ in batch:
                 try:
@@ -124,7 +120,5 @@ class Pipeliner:
                     replies.append(exc)
             return replies
         except BaseException:
-            await conn.disconnect()  # never leave a half-read connection in the pool
+            await conn.disconnect()  # never read a late reply: the next batch reconnects
             raise
-        finally:
-            await pool.release(conn)

@@ -113,3 +113,44 @@ def test_a_failed_flush_keeps_the_lines_and_the_flusher_going(logger: logging.Lo
     finally:
         root.handlers[:] = saved
     assert lines(full.stream.getvalue())[0]["message"] == "kept"
+
+
+@pytest.fixture
+def root_sink() -> Iterator[tuple[Sink, JsonLines]]:
+    """The root logger as the server sets it up: one buffered JsonLines."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    sink = Sink()
+    handler = JsonLines(sink, buffered=True)
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    yield sink, handler
+    root.handlers[:] = saved
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_the_fast_info_line_is_the_logging_line(
+    root_sink: tuple[Sink, JsonLines], buffered: bool
+) -> None:
+    """``logs.info`` writes the server's audit lines without a LogRecord: the same line as
+    logging's (but the time), buffered like them; unbuffered it goes through logging."""
+    sink, handler = root_sink
+    handler.buffered = buffered
+    log = logging.getLogger("amc.test.fast")
+    entry = RawJson('{"event": "decision", "reason": "dry_run"}')
+    logs.info(log, "audit decision", audit=entry, n=3)
+    log.info("audit decision", extra={"audit": entry, "n": 3})
+    handler.flush()
+    fast, slow = lines(sink.flushed)
+    assert abs(float(str(fast.pop("ts"))) - float(str(slow.pop("ts")))) < 1
+    assert list(fast.items()) == list(slow.items())
+    assert fast["audit"] == {"event": "decision", "reason": "dry_run"}
+    log.setLevel(logging.WARNING)
+    try:
+        logs.info(log, "not written")
+    finally:
+        log.setLevel(logging.NOTSET)
+    handler.flush()
+    assert len(lines(sink.flushed)) == 2

@@ -10,27 +10,28 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-from redis.connection import PythonRespSerializer
+from redis.connection import Encoder, PythonRespSerializer
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from remediator import pipelines
-from remediator.pipeliner import HiredisPacking, Pipeliner, connect_async
+from remediator.pipeliner import Pipeliner, connect_async, pack
 from tests.services import RedisServer
 
-ARGS: list[tuple[Any, ...]] = [
-    ("EVALSHA", "0" * 40, 2, "amc:remediator:claim:x", "rq:queue", 1.5, -3),
-    ("SET", "k", "vål€ur 🚀", "EX", 60),
-    ("SET", b"\x00\xff binary", b"", "NX"),
-    ("XADD", "s", "*", "data", '{"a": 1e-7, "b": "\\n"}', 10**18, 0.1 + 0.2),
+ARGS: list[tuple[list[str], list[Any]]] = [
+    (["amc:remediator:claim:x", "rq:queue"], [1.5, -3, 0.1 + 0.2, 1800003600.123456]),
+    (["k"], ["vål€ur 🚀", 60, "", "x" * 10_000]),
+    ([], [b"\x00\xff binary", b"", 10**18, '{"a": 1e-7, "b": "\\n"}']),
 ]
 
 
-@pytest.mark.parametrize("args", ARGS)
-def test_hiredis_packs_the_bytes_redis_py_packs(args: tuple[Any, ...]) -> None:
-    conn = HiredisPacking()
-    python = PythonRespSerializer(conn._buffer_cutoff, conn.encoder.encode)
-    assert b"".join(conn.pack_command(*args)) == b"".join(python.pack(*args))
+@pytest.mark.parametrize(("names", "args"), ARGS)
+def test_hiredis_packs_the_bytes_redis_py_packs(names: list[str], args: list[Any]) -> None:
+    script = redis_lib.Redis().register_script("return 1")
+    ours = b"".join(pack([(script, names, args, None)]))  # type: ignore[list-item]
+    encoder = Encoder("utf-8", "strict", False)
+    python = PythonRespSerializer(6000, encoder.encode)
+    assert ours == b"".join(python.pack("EVALSHA", script.sha, len(names), *names, *args))
 
 
 async def test_a_batch_gets_its_replies_in_order_errors_included(redis_url: str) -> None:
