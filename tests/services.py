@@ -72,14 +72,17 @@ def http_ok(url: str) -> bool:
 
 
 class RedisServer:
-    """A real ``redis-server`` on a free 127.0.0.1 port, without persistence."""
+    """A real ``redis-server`` on a free 127.0.0.1 port, without persistence unless
+    ``appendonly``: then as deployed (docker-compose.yml), with an AOF fsynced before every
+    reply (``appendfsync always``), so that a SIGKILL loses no acknowledged write."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: run scripts/setup.sh")
         self.binary = binary
         self.port = port or free_port()
+        self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="amc-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -91,9 +94,12 @@ class RedisServer:
         """Start it and wait until it answers; a failed start says why and leaves nothing."""
         argv = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning",
-            "--logfile", "redis.log",
+            "--save", "", "--dir", self.dir, "--loglevel", "warning", "--logfile", "redis.log",
         ]  # fmt: skip
+        if self.appendonly:
+            argv += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            argv += ["--appendonly", "no"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.5)
 
@@ -114,7 +120,7 @@ class RedisServer:
             client.close()
 
     def stop(self) -> None:
-        """Stop it (the data is not kept)."""
+        """Stop it (without ``appendonly`` the data is not kept)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -122,6 +128,14 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL it, as a crash or the OOM killer would (its directory stays: ``start``
+        brings it back on the same port with whatever it had persisted)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
         self.proc = None
 
     def cleanup(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -73,6 +74,26 @@ def call(
         return status, json.loads(text)
     except json.JSONDecodeError:
         return status, text
+
+
+def deliver(
+    base: str, note: dict[str, Any], deadline: float, refused: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Send one notification until it is answered 200, as Alertmanager retries (a 503 or a
+    refused connection again, anything else is a failure); its decisions. The statuses of the
+    refused tries (0: no connection) are appended to ``refused`` when given."""
+    while True:
+        try:
+            status, body = call("POST", f"{base}/webhook", note)
+        except OSError:  # refused or reset while serve restarts
+            status, body = 0, None
+        if status == 200:
+            return list(body["decisions"])
+        assert status in (0, 503), (status, body)
+        if refused is not None:
+            refused.append(status)
+        assert time.monotonic() < deadline, "a notification was never accepted"
+        time.sleep(0.1)
 
 
 def wait_final(base: str, execution_id: str, timeout: float = 30) -> dict[str, Any]:

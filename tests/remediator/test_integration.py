@@ -17,7 +17,7 @@ import pytest
 import redis as redis_lib
 
 from tests.remediator.conftest import TOKEN, MakeConfigFile, SilentPlatform, alert, message
-from tests.remediator.stack import call, start_serve, start_worker, wait_final
+from tests.remediator.stack import call, deliver, start_serve, start_worker, wait_final
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
 pytestmark = pytest.mark.slow
@@ -342,20 +342,6 @@ def test_a_connection_that_sends_its_headers_slowly_is_closed(
     assert closed, "the server kept a connection that never finished its headers"
 
 
-def _deliver(base: str, note: dict, deadline: float) -> list[dict]:
-    """Send one notification until it is answered 200, as Alertmanager retries."""
-    while True:
-        try:
-            status, body = call("POST", f"{base}/webhook", note)
-        except OSError:  # refused or reset while serve restarts
-            status, body = 0, None
-        if status == 200:
-            return list(body["decisions"])
-        assert status in (0, 503), (status, body)
-        assert time.monotonic() < deadline, "a notification was never accepted"
-        time.sleep(0.1)
-
-
 def test_a_stream_of_webhooks_loses_nothing_through_a_serve_crash_and_a_redis_pause(
     services: Services, make_config_file: MakeConfigFile, own_redis_server: RedisServer
 ) -> None:
@@ -380,14 +366,14 @@ def test_a_stream_of_webhooks_loses_nothing_through_a_serve_crash_and_a_redis_pa
             serve.stop(signal.SIGKILL)
             with ThreadPoolExecutor(1) as pool:  # start it again while the sender retries
                 again = pool.submit(serve.start)
-                decisions = _deliver(base, note, deadline)
+                decisions = deliver(base, note, deadline)
                 again.result()
         elif n == 40:
             os.kill(redis_pid, signal.SIGSTOP)
             threading.Timer(3.0, os.kill, (redis_pid, signal.SIGCONT)).start()
-            decisions = _deliver(base, note, deadline)
+            decisions = deliver(base, note, deadline)
         else:
-            decisions = _deliver(base, note, deadline)
+            decisions = deliver(base, note, deadline)
         (decision,) = decisions
         first.setdefault(decision["fingerprint"], decision["decision"])
     assert len(first) == 60

@@ -169,3 +169,32 @@ def test_a_worker_outlives_redis_going_away_during_its_maintenance(
     worker.set_state(WorkerStatus.IDLE)
     own_redis_server.start()
     worker.run_maintenance_tasks()  # and again once Redis is back
+
+
+def test_the_rq_internals_the_worker_relies_on_are_there() -> None:
+    """``RemediationWorker`` overrides RQ's work-loop methods and repeats what RQ does after
+    a horse that did not exit cleanly (``rq<4`` is pinned): a new RQ that renames or reshapes
+    any of these must fail here, not in a Redis outage in production."""
+    import inspect
+
+    from rq.scheduler import RQScheduler
+
+    from remediator.worker import RemediationWorker
+
+    for name, ours in vars(RemediationWorker).items():
+        theirs = getattr(Worker, name, None)
+        if name.startswith("__") or theirs is None:
+            continue
+        if isinstance(ours, property):
+            assert isinstance(theirs, property), name
+            continue
+        assert list(inspect.signature(ours).parameters) == list(
+            inspect.signature(theirs).parameters
+        ), name
+    source = inspect.getsource(Worker.monitor_work_horse)
+    for step in ("job.get_status()", "self._stopped_job_id == job.id", "_handle_stopped_job",
+                 "handle_work_horse_killed", "handle_job_failure"):  # fmt: skip
+        assert step in source, step
+    assert hasattr(Worker, "_handle_stopped_job")
+    assert "self._stopped_job_id" in inspect.getsource(Worker.__init__)
+    assert "self._process" in inspect.getsource(RQScheduler.__init__)

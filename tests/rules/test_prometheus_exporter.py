@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rules.tools import PROMETHEUS_DIR, RULES_DIR, binary, load_yaml, rules
+from tests.rules.tools import binary, render_prometheus, rules
 from tests.services import Service, free_port, ready_200, script, wait_for
 
 pytestmark = pytest.mark.slow
@@ -38,24 +38,6 @@ def _query(base: str, expr: str) -> list[dict[str, Any]]:
 
 def _pending(base: str) -> set[str]:
     return {s["metric"]["alertname"] for s in _query(base, 'ALERTS{alertstate="pending"}')}
-
-
-def _render(tmp_path: Path, exporter: str, prometheus: str) -> Path:
-    config = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
-    config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    config["global"]["scrape_timeout"] = "1s"
-    config["rule_files"] = [str(RULES_DIR / "*.yml")]
-    nobody = f"127.0.0.1:{free_port()}"
-    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [nobody]}]
-    targets = {
-        "amc-exporter": exporter, "amc-remediator": nobody, "alertmanager": nobody,
-        "prometheus": prometheus, "amc-mtail": nobody,
-    }  # fmt: skip
-    for job in config["scrape_configs"]:
-        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def _start_exporter(services: Callable[..., Service], tmp_path: Path) -> str:
@@ -80,10 +62,13 @@ def test_rules_evaluate_on_the_exporter_of_an_unreachable_platform(
     exporter = _start_exporter(services, tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    config = render_prometheus(
+        tmp_path, {"amc-exporter": exporter, "prometheus": f"127.0.0.1:{port}"}
+    )
     services(
         [
             binary("prometheus"),
-            f"--config.file={_render(tmp_path, exporter, f'127.0.0.1:{port}')}",
+            f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],

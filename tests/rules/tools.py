@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from tests.services import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -106,6 +108,26 @@ def alert(name: str) -> Rule:
     if len(matches) != 1:
         raise LookupError(f"expected one alert {name}, found {len(matches)}")
     return matches[0]
+
+
+def render_prometheus(
+    tmp_path: Path, targets: dict[str, str], alertmanager: str | None = None
+) -> Path:
+    """Our prometheus.yml rendered the way a deployment renders it (target addresses, rule
+    path), with one-second scrape and evaluation intervals. ``targets``: job name -> host:port;
+    the jobs not named, and Alertmanager unless given, get a port where nobody listens."""
+    config = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["global"]["scrape_timeout"] = "1s"
+    config["rule_files"] = [str(RULES_DIR / "*.yml")]
+    nobody = f"127.0.0.1:{free_port()}"
+    notified = alertmanager or nobody
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [notified]}]
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [targets.get(job["job_name"], nobody)]}]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def rule_test_files() -> list[Path]:
