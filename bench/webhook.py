@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +47,11 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import ceiling as ceiling_mod
+from bench.load import PHASES, TOKEN, drive, measured, percentile, wrk
 from bench.peers import PROJECT, am_executor, start_am_executor
 from remediator import keys
 from tests.services import RedisServer, Service, free_port, script, wait_for
 
-TOKEN = "bench-token"  # noqa: S105 (a throwaway token of the benchmark's own server)
-WRK_SCRIPT = Path(__file__).with_name("webhook.lua")
 PUBLISHED = {  # prometheus-am-executor, measured once on this kind of machine
     1: {"rps": 784.0, "p99_ms": 1.9},
     50: {"rps": 1_711.0, "p99_ms": 36.0},
@@ -78,17 +76,6 @@ def notification(*alerts: dict[str, Any]) -> bytes:
     return json.dumps(
         {"version": "4", "status": "firing", "receiver": "remediator", "alerts": list(alerts)}
     ).encode()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_remediator(tmp: Path, redis_url: str, dry_run: bool) -> tuple[str, Service, Path]:
@@ -138,29 +125,6 @@ def settled(base: str) -> dict[str, float]:
         last = now
 
 
-def wrk(url: str, concurrency: int, seconds: int, phase: str) -> dict[str, Any]:
-    """One wrk run (one thread: the second core is the server's); its summary line."""
-    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(WRK_SCRIPT), url]
-    done = subprocess.run(
-        [*argv, "--", phase, TOKEN], capture_output=True, text=True, timeout=seconds + 60
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("WRK ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
-    summary: dict[str, Any] = json.loads(lines[0][4:])
-    return {
-        "requests": summary["requests"],
-        "rps": summary["requests"] / (summary["duration_us"] / 1e6),
-        "p50_ms": summary["p50_us"] / 1000,
-        "p99_ms": summary["p99_us"] / 1000,
-        "non_2xx": summary["non_2xx"],
-        "socket_errors": summary["socket_errors"],
-    }
-
-
-PHASES = (("c1", 1, "1"), ("c50", 50, "2"))  # wrk's phase digit keeps every alert new
-
-
 def start_ceiling(tmp: Path, redis_url: str) -> tuple[str, Service]:
     """``bench/ceiling.py`` on a free port, checking the bench's token; (its URL, service)."""
     port = free_port()
@@ -173,18 +137,6 @@ def start_ceiling(tmp: Path, redis_url: str) -> tuple[str, Service]:
     )  # fmt: skip
     service.start()
     return f"http://127.0.0.1:{port}/webhook", service
-
-
-def measured(
-    url: str, pid: int | None, concurrency: int, seconds: int, phase: str
-) -> dict[str, Any]:
-    """One wrk run, with the server's CPU time per request when its pid is given."""
-    cpu = cpu_seconds(pid) if pid is not None else 0.0
-    run = wrk(url, concurrency, seconds, phase)
-    run["server_cpu_us"] = (
-        (cpu_seconds(pid) - cpu) / run["requests"] * 1e6 if pid is not None else None
-    )
-    return run
 
 
 def intake(tmp: Path, redis_url: str, conn: redis.Redis, seconds: int) -> dict[str, Any]:
@@ -233,42 +185,6 @@ def intake(tmp: Path, redis_url: str, conn: redis.Redis, seconds: int) -> dict[s
             if service is not None:
                 service.stop()
     return results
-
-
-async def drive(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
-    """Post every body with ``concurrency`` requests in flight; statuses and decisions."""
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    decisions: dict[str, int] = {}
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def client() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                async with session.post(url, data=body) as resp:
-                    reply = await resp.json()
-                latencies.append((time.perf_counter() - started) * 1000)
-                statuses[resp.status] = statuses.get(resp.status, 0) + 1
-                for d in reply.get("decisions", []):
-                    decisions[d["decision"]] = decisions.get(d["decision"], 0) + 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return {
-        "requests": len(bodies),
-        "rps": len(bodies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99),
-        "statuses": statuses,
-        "decisions": decisions,
-    }
 
 
 def execution_count(conn: redis.Redis) -> int:
@@ -324,6 +240,9 @@ def storm_and_latency(
         wait_for(lambda: execution_count(conn) >= 1, 10, "the storm's execution")
         time.sleep(1)  # a second execution, were there one, would be recorded by now
         results["storm_executions"] = execution_count(conn)
+        for raw in conn.zrange(keys.EXECUTIONS, 0, -1):
+            # its pending mark would make the latency samples' alerts cooldowns
+            uvloop.run(wait_done(conn, raw.decode()))
         uvloop.run(latency(base, conn, 10_000_000, 5))  # warm-up: the worker's first forks
         values = uvloop.run(latency(base, conn, 20_000_000, args.latency_samples))
         results["latency"] = {
