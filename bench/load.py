@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ def wrk(url: str, concurrency: int, seconds: int, phase: str) -> dict[str, Any]:
     summary: dict[str, Any] = json.loads(lines[0][4:])
     return {
         "requests": summary["requests"],
+        "seconds": summary["duration_us"] / 1e6,
         "rps": summary["requests"] / (summary["duration_us"] / 1e6),
         "p50_ms": summary["p50_us"] / 1000,
         "p99_ms": summary["p99_us"] / 1000,
@@ -52,7 +54,34 @@ def wrk(url: str, concurrency: int, seconds: int, phase: str) -> dict[str, Any]:
     }
 
 
-PHASES = (("c1", 1, "1"), ("c50", 50, "2"))  # wrk's phase digit keeps every alert new
+# wrk's phase digit (one per run) keeps every alert new: up to 7 rounds per concurrency.
+PHASES = (("c1", 1, "1234567"), ("c50", 50, "89abcde"))
+
+
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds of one server at one concurrency as one run: requests/s over all of them,
+    the rounds' median p50 and p99, counts summed, CPU per request over all requests."""
+    requests = sum(r["requests"] for r in runs)
+    out: dict[str, Any] = {
+        "requests": requests,
+        "seconds": sum(r["seconds"] for r in runs),
+        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+        "rounds": [round(r["rps"]) for r in runs],
+    }
+    out["rps"] = requests / out["seconds"]
+    for key in ("non_2xx", "socket_errors", "durable", "listed"):
+        if key in runs[0]:
+            out[key] = sum(r[key] for r in runs)
+    if runs[0].get("server_cpu_us") is not None:
+        out["server_cpu_us"] = sum(r["server_cpu_us"] * r["requests"] for r in runs) / requests
+    if "decided" in runs[0]:
+        decided: dict[str, int] = {}
+        for run in runs:
+            for decision, count in run["decided"].items():
+                decided[decision] = decided.get(decision, 0) + count
+        out["decided"] = decided
+    return out
 
 
 def measured(
