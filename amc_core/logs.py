@@ -55,9 +55,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def info(logger: logging.Logger, message: str, **fields: object) -> None:
-    """``logger.info(message, extra=fields)``, the same line; when the only handler is a
-    buffered ``JsonLines`` (the server's), written without a LogRecord: the server logs
-    every decision, and building a record cost more than the line."""
+    """``logger.info(message, extra=fields)``, the same line; when the root's only handler is
+    a buffered ``JsonLines``, written without building a LogRecord (for a program that logs
+    on its hot path)."""
     if not logger.isEnabledFor(logging.INFO):
         return
     handlers = logging.getLogger().handlers

@@ -33,7 +33,8 @@ def append(
 
 
 def log_entry(event: str, entry: dict[str, Any] | str) -> None:
-    """The audit entry's copy in the JSON log (``entry`` may be its JSON text already)."""
+    """The audit entry's copy in the JSON log (``entry`` may be its JSON text already);
+    without a LogRecord in ``serve``, which logs one per decision (``amc_core.logs.info``)."""
     value = RawJson(entry) if isinstance(entry, str) else entry
     logs.info(log, f"audit {event}", audit=value)
 

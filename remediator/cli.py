@@ -12,8 +12,9 @@ from typing import Any, NoReturn
 import click
 import redis
 
+from amc_core import logs
 from amc_core.config import DEFAULT_PLATFORM_URL, DEFAULT_REDIS_URL
-from remediator import approvals, logs, report, server
+from remediator import approvals, report, server
 from remediator import worker as worker_mod
 from remediator.config import DEFAULT_LISTEN, RemediatorConfig, load_config
 from remediator.errors import RemediatorError

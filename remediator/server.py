@@ -19,7 +19,8 @@ from aiohttp.typedefs import Middleware
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CollectorRegistry
 
-from remediator import api, logs, openapi
+from amc_core import logs
+from remediator import api, openapi
 from remediator.config import RemediatorConfig
 from remediator.decisions import Decisions
 from remediator.errors import (

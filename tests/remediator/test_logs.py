@@ -13,7 +13,8 @@ import pytest
 from amc_core import logs
 from amc_core.logs import JsonFormatter, JsonLines, RawJson
 from exporter import cli as exporter_cli
-from remediator import logs as remediator_logs
+from remediator import cli as remediator_cli
+from remediator import server as remediator_server
 
 
 @pytest.fixture
@@ -64,8 +65,8 @@ def test_every_line_has_the_one_schema(logger: logging.Logger) -> None:
 
 def test_the_programs_log_with_the_one_formatter() -> None:
     assert exporter_cli.logs is logs
-    assert remediator_logs.JsonFormatter is JsonFormatter
-    assert remediator_logs.RawJson is RawJson
+    assert remediator_cli.logs is logs
+    assert remediator_server.logs is logs
 
 
 def test_buffered_lines_wait_for_a_flush_and_warnings_do_not(logger: logging.Logger) -> None:
