@@ -161,7 +161,10 @@ class Intake:
             self.metrics.resolved(alert.alertname, seconds)
         detail = "resolved" if first else "resolution already recorded"
         execution_id = episode.get("execution_id")
-        if first and execution_id is not None:  # not started yet: it is not run any more
+        # not started yet: it is not run any more. Every copy of the resolution tries (a
+        # cancel is idempotent): one whose cancel met a Redis error is sent again, and by
+        # then the resolution is recorded already
+        if execution_id is not None:
             loop = asyncio.get_running_loop()
             cancelled = await loop.run_in_executor(
                 self.executor, approvals.cancel_on_resolve, self.store, execution_id, self.clock()

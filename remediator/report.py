@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from remediator import approvals, keys
+from remediator import approvals, keys, metrics
 from remediator.queue import queues
 from remediator.store import Store, dumps
 
@@ -33,7 +33,7 @@ def build(store: Store, now: float | None = None) -> dict[str, Any]:
         "recent_executions": [dumps(r) for r in store.list_executions(limit=RECENT)],
         "executions": {
             "finished": finished,
-            **{k: outcomes.get(k, 0) for k in ("succeeded", "failed", "timed_out", "cancelled")},
+            **{k: outcomes.get(k, 0) for k in metrics.OUTCOMES},
             "success_rate": round(outcomes.get("succeeded", 0) / finished, 4) if finished else None,
         },
         "resolved_episodes": resolved,

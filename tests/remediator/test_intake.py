@@ -346,3 +346,23 @@ async def test_episodes_that_expired_leave_the_active_list(
     redis.delete(keys.episode(expired))  # as its TTL would
     assert [e["alertname"] for e in store.active_episodes()] == ["Other"]
     assert redis.zcard(keys.EPISODES_ACTIVE) == 1
+
+
+async def test_a_resolution_sent_again_still_cancels_the_execution_it_did_not_cancel(
+    make_config: Callable[..., RemediatorConfig],
+    store_factory: Callable[[RemediatorConfig], Store],
+    make_intake: MakeIntake,
+    redis: redis_lib.Redis,
+) -> None:
+    """A resolution whose cancel met a Redis error (a 503) is sent again; by then its first
+    copy has recorded the resolution, and the execution must still not run."""
+    config = make_config(commands={"EMERGENCY_RESTART": {"approval": "always"}})
+    intake, _ = make_intake(store_factory(config))
+    (fired,) = await intake.process(parse_message(body(alert())))
+    assert (fired.decision, fired.execution_id is not None) == ("awaiting_approval", True)
+    dedup_key = parse_message(body(alert())).alerts[0].dedup_key
+    redis.set(keys.resolved(dedup_key), "1")  # the first copy's record, its cancel lost
+    resolved = alert(status="resolved", ends_at="2026-11-25T12:20:00Z")
+    (outcome,) = await intake.process(parse_message(body(resolved)))
+    assert "cancelled before it started" in outcome.detail
+    assert record_of(intake.store, fired.execution_id or "").status == "cancelled"
