@@ -119,9 +119,9 @@ if episode['remediated_at'] and episode['starts_at'] then
   entry['time_to_remediate_seconds'] =
     tonumber(episode['remediated_at']) - tonumber(episode['starts_at'])
 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', 'decision',
-           'data', cjson.encode(entry))
-return {first and 1 or 0, flat}
+local data = cjson.encode(entry)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', 'decision', 'data', data)
+return {first and 1 or 0, flat, data}
 """
 
 # The claims of decisions that recorded an execution: a repeat names that execution.
@@ -311,7 +311,7 @@ class Decisions:
             self.config.dedup_ttl_seconds, alert.dedup_key, now, seconds or 0.0,
             self.config.retention.audit_max_len, json.dumps(fields),
         ]  # fmt: skip
-        first, flat = await self.pipeliner.call(self._close, names, args)
+        first, flat, entry = await self.pipeliner.call(self._close, names, args)
         episode = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-        audit.log_entry("decision", {**fields, "first": bool(first), **episode})
+        audit.log_entry("decision", entry.decode())  # the stream's entry, as it is
         return bool(first), episode

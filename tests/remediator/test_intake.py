@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -366,3 +367,21 @@ async def test_a_resolution_sent_again_still_cancels_the_execution_it_did_not_ca
     (outcome,) = await intake.process(parse_message(body(resolved)))
     assert "cancelled before it started" in outcome.detail
     assert record_of(intake.store, fired.execution_id or "").status == "cancelled"
+
+
+async def test_a_resolution_logs_the_entry_the_stream_holds(
+    store: Store, make_intake: MakeIntake, redis: redis_lib.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    intake, _ = make_intake(store)
+    await post(intake, alert())
+    caplog.set_level("INFO", logger="remediator.audit")
+    await post(intake, alert(status="resolved", ends_at="2026-11-25T12:20:00Z"))
+    logged = [
+        json.loads(r.__dict__["audit"])
+        for r in caplog.records
+        if r.getMessage() == "audit decision"
+    ]
+    (streamed,) = audit.read(redis, 1, event="decision", reason="resolved")
+    streamed.pop("id")
+    assert logged == [streamed]
+    assert (streamed["command"], streamed["first"]) == ("EMERGENCY_RESTART", True)
