@@ -8,9 +8,10 @@ answers once it has ended). Without it a benchmark prints our figures only and s
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.services import Service, free_port, http_ok, wait_for
+from tests.services import Service, free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +23,11 @@ def am_executor() -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def start_am_executor(binary: Path, tmp: Path, argv: list[str]) -> tuple[str, Service]:
-    """The peer on a free 127.0.0.1 port running ``argv`` per webhook; (its URL, service)."""
+def start_am_executor(
+    services: Callable[..., Service], binary: Path, tmp: Path, argv: list[str]
+) -> tuple[str, Service]:
+    """The peer on a free 127.0.0.1 port running ``argv`` per webhook, started by ``services``
+    (a ``ServiceGroup``) once it answers; (its URL, service)."""
     port = free_port()
     config = tmp / f"am-executor-{port}.yml"
     quoted = ", ".join(f'"{arg}"' for arg in argv[1:])
@@ -31,8 +35,6 @@ def start_am_executor(binary: Path, tmp: Path, argv: list[str]) -> tuple[str, Se
         f'listen_address: "127.0.0.1:{port}"\nverbose: false\ncommands:\n'
         f"  - cmd: {argv[0]}\n    args: [{quoted}]\n"
     )
-    service = Service([str(binary), "-f", str(config)], tmp / f"am-executor-{port}.log")
-    service.start()
     url = f"http://127.0.0.1:{port}/"
-    wait_for(lambda: http_ok(url), 10, "am-executor to listen", step=0.1)
+    service = services([str(binary), "-f", str(config)], ready_url=url, name=f"am-executor-{port}")
     return url, service

@@ -30,7 +30,7 @@ import uvloop
 
 from remediator.decisions import READ_STATE
 from remediator.pipeliner import Pipeliner, connect_async
-from tests.services import RedisServer
+from tests.services import running_redis
 
 KEYS = ["amc:bench:claim", "amc:bench:pending", "amc:bench:cooldown", "amc:bench:open",
         "amc:bench:window"]  # fmt: skip
@@ -103,12 +103,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--bar", type=float, default=1.2)
     args = parser.parse_args()
-    server = RedisServer()
-    server.start()
-    try:
+    with running_redis() as server:
         figures = uvloop.run(measure(server.url, args.rounds, args.calls, args.callers))
-    finally:
-        server.cleanup()
     print(f"{args.calls} READ_STATE calls from {args.callers} callers, {args.rounds} rounds")
     print(f"{'way':40} {'median':>10} {'min':>10} {'max':>10}  calls/s")
     medians = {}

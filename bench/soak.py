@@ -3,14 +3,15 @@ Redis pause and a worker crash on the way, beside prometheus-am-executor under t
 and the same crash.
 
 A sender delivers notifications at ``--rate`` per second for ``--seconds``, as Alertmanager
-does: each is sent again until answered 200 (a refused connection or a 503 is retried every
-0.1 s). Each notification carries one alert of ``--episodes`` firing episodes, so most are
-repeats. Ours: the stack (``amc-sandbox up``: supervisord, Redis, the platform, ``serve`` and a
-remediation worker; no Prometheus), the alerts asking for HEALTH_CHECK by their ``command``
-label. At a quarter of the time ``serve`` is SIGKILLed and supervisord starts it again; at
-half, Redis is paused (SIGSTOP) for 3 s; at three quarters, the remediation worker is
-SIGKILLed. The peer: ``am-executor`` running ``/bin/true`` per notification, SIGKILLed and
-started again at a quarter of the time.
+does: each is sent again until answered 200 (a refused or reset connection or a 503 is retried
+every 0.1 s; any other answer stops the bench, naming it). Each notification carries one alert
+of ``--episodes`` firing episodes, so most are repeats. Ours: the stack (``amc-sandbox up``:
+supervisord, Redis, the platform, ``serve`` and a remediation worker; no Prometheus), the
+alerts asking for HEALTH_CHECK by their ``command`` label. At a quarter of the time ``serve``
+is SIGKILLed and supervisord starts it again; at half, Redis is paused (SIGSTOP) for 3 s; at
+three quarters, the remediation worker is SIGKILLed. The peer: ``am-executor`` running
+``/bin/sh -c 'echo x >> file'`` per notification, SIGKILLed and started again at a quarter
+of the time.
 
 Reported for each: notifications answered, retries, episodes decided, executions, episodes
 executed twice (must be 0 for ours), notifications absorbed without an execution (repeats
@@ -44,10 +45,9 @@ from typing import Any
 
 from bench.peers import am_executor, start_am_executor
 from remediator import audit
-from tests.services import http_ok, wait_for
+from tests.services import wait_for
 from tests.stack.platform import ServiceGroup, Stack, start_stack
 
-PROJECT = Path(__file__).resolve().parent.parent
 RSS_BOUND_MIB = 30.0
 COMMAND = "HEALTH_CHECK"
 
@@ -77,7 +77,9 @@ def notification(episode: int, started: str) -> bytes:
 
 
 def deliver(url: str, body: bytes, token: str | None, load: Load, deadline: float) -> bool:
-    """Send until answered 200 or ``deadline``; True when answered."""
+    """Send until answered 200 or ``deadline``; True when answered. As Alertmanager retries
+    (and ``tests/remediator/stack.deliver``): a refused or reset connection and a 503 again;
+    any other answer (a bad token's 401...) is a failure, which stops the bench at once."""
     while time.monotonic() < deadline:
         request = urllib.request.Request(url, data=body, method="POST")
         request.add_header("Content-Type", "application/json")
@@ -85,11 +87,16 @@ def deliver(url: str, body: bytes, token: str | None, load: Load, deadline: floa
             request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
-                if resp.status == 200:
-                    load.answered += 1
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
+                status, text = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read()
+        except OSError:  # refused or reset while the server restarts (URLError included)
+            status, text = 0, b""
+        if status == 200:
+            load.answered += 1
+            return True
+        if status not in (0, 503):
+            raise SystemExit(f"{url} answered {status}: {text[:200]!r}")
         load.retries += 1
         time.sleep(0.1)
     load.unanswered += 1
@@ -178,21 +185,23 @@ def ours(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 def peer(args: argparse.Namespace, root: Path, binary: Path) -> dict[str, Any]:
     runs = root / "peer-runs"
-    url, service = start_am_executor(binary, root, ["/bin/sh", "-c", f"echo x >> {runs}"])
-    rss = {"start": rss_mib(service.pid)}
-
-    def crash() -> None:
-        service.stop(signal.SIGKILL)
-        service.start()
-        wait_for(lambda: http_ok(url), 10, "am-executor to listen again", step=0.1)
-        time.sleep(1)
-        rss["start"] = rss_mib(service.pid)
-
+    services = ServiceGroup(root / "peer")
     try:
+        url, service = start_am_executor(
+            services, binary, root, ["/bin/sh", "-c", f"echo x >> {runs}"]
+        )
+        rss = {"start": rss_mib(service.pid)}
+
+        def crash() -> None:
+            service.stop(signal.SIGKILL)  # a crash, not ``restart`` (SIGTERM)
+            service.start()  # once it answers again
+            time.sleep(1)
+            rss["start"] = rss_mib(service.pid)
+
         load = run_load(url, None, args.seconds, args.rate, args.episodes, {0.25: crash})
         rss["end"] = rss_mib(service.pid)
     finally:
-        service.stop()
+        services.stop()
     executions = len(runs.read_text().splitlines()) if runs.exists() else 0
     return {
         "answered": load.answered, "retries": load.retries, "unanswered": load.unanswered,
