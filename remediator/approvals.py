@@ -22,7 +22,6 @@ from remediator.store import Store, awaiting_member
 
 log = logging.getLogger(__name__)
 
-MAX_CONFLICTS = 20
 # Execution ids: ``alert-`` + a hex digest of the dedup key, ``manual-`` + hex.
 EXECUTION_ID = re.compile(r"^(alert|manual)-[0-9a-f]{1,64}$")
 MAX_WHO = 100
@@ -61,31 +60,24 @@ def _transition(
     ``prepare`` reads what it needs on the WATCHing pipe (and may raise); ``change`` edits
     the record and queues further writes inside MULTI.
     """
-    key = keys.execution(check_id(execution_id))
     allowed = frozenset(allowed)
-    for _ in range(MAX_CONFLICTS):
-        with store.conn.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                raw = pipe.get(key)
-                if raw is None:
-                    raise NotFound(f"no execution {execution_id!r}")
-                record = Execution.model_validate_json(raw)
-                if record.status not in allowed:
-                    raise Conflict(f"execution {execution_id} is {record.status.value}")
-                if prepare is not None:
-                    prepare(record, pipe)
-                pipe.multi()
-                change(record, pipe)
-                store.save_execution(pipe, record)
-                fields = {"execution_id": record.id, "command": record.command,
-                          "status": record.status.value, **extra}  # fmt: skip
-                audit.append(pipe, event, fields, store.config.retention.audit_max_len)
-                pipe.execute()
-                return record
-            except redis.WatchError:
-                continue
-    raise Conflict(f"execution {execution_id} changed too often to decide; try again")
+
+    def check(stored: Execution | None, pipe: redis.client.Pipeline) -> None:
+        if stored is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        if stored.status not in allowed:
+            raise Conflict(f"execution {execution_id} is {stored.status.value}")
+        if prepare is not None:
+            prepare(stored, pipe)
+
+    def changed(stored: Execution | None, pipe: redis.client.Pipeline) -> Execution:
+        assert stored is not None
+        change(stored, pipe)
+        return stored
+
+    record = store.update_record(check_id(execution_id), check, changed, event, **extra)
+    assert isinstance(record, Execution)  # check refuses by raising
+    return record
 
 
 def _answer(record: Execution, by: str, reason: str | None, now: float) -> None:

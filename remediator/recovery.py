@@ -42,7 +42,7 @@ def lost_attempt(
         log.warning("released the disruptive-command lock held by lost %s", record.id)
     if will_retry:
         record.status = Status.RETRYING
-        runtime.store.execution_event(record, "execution_retrying", failed_as=status.value)
+        runtime.store.save_if_open(record, "execution_retrying", failed_as=status.value)
         return
     finish(runtime, record, status)
 

@@ -251,9 +251,11 @@ class Attempt:
         if retry and self.retries_left > 0:
             self.record.status = Status.RETRYING
             self.record.next_attempt_at = self.runtime.clock() + self.retry_interval
-            self.store.execution_event(
+            ended = self.store.save_if_open(
                 self.record, "execution_retrying", error=error, failed_as=status.value
             )
+            if ended is not None:  # cancelled meanwhile: that stands
+                self.record.status = ended
             return
         self._finish(status)
 
@@ -268,23 +270,33 @@ def finish(runtime: Runtime, record: Execution, status: Status) -> None:
     record.ended_at = now
     # an execution that never started (the lock stayed busy, its worker was lost) has none
     duration = None if record.started_at is None else now - record.started_at
-    pipe = runtime.store.conn.pipeline()
-    metrics.record_execution(pipe, record.command, status.value, duration)
-    runtime.store.clear_pending(record, pipe)
     extra: dict[str, Any] = {
         "duration_seconds": None if duration is None else round(duration, 6),
         "verified": record.verified,
     }
-    if status is Status.SUCCEEDED and record.verified and record.alert is not None:
+    succeeded = status is Status.SUCCEEDED and record.alert is not None
+    to_remediate = None
+    if succeeded and record.verified and record.alert is not None:
         to_remediate = max(0.0, now - record.alert.starts_at)
-        metrics.observe(pipe, metrics.TIME_TO_REMEDIATE, record.command, to_remediate)
-        pipe.hset(keys.episode(record.alert.dedup_key), "remediated_at", now)
         extra["time_to_remediate_seconds"] = round(to_remediate, 3)
-    escalate = status is Status.SUCCEEDED and record.verified is False and record.alert is not None
-    if escalate:
-        metrics.record_unverified(pipe, record.command)
-    pipe.execute()
-    runtime.store.execution_event(record, "execution_finished", error=record.error, **extra)
+    escalate = succeeded and record.verified is False
+
+    def counted(pipe: redis.client.Pipeline) -> None:
+        metrics.record_execution(pipe, record.command, status.value, duration)
+        runtime.store.clear_pending(record, pipe)
+        if to_remediate is not None and record.alert is not None:
+            metrics.observe(pipe, metrics.TIME_TO_REMEDIATE, record.command, to_remediate)
+            pipe.hset(keys.episode(record.alert.dedup_key), "remediated_at", now)
+        if escalate:
+            metrics.record_unverified(pipe, record.command)
+
+    ended = runtime.store.save_if_open(
+        record, "execution_finished", counted, error=record.error, **extra
+    )
+    if ended is not None:  # cancelled, rejected or expired meanwhile: that end stands
+        record.status = ended
+        log.info("execution %s was %s before it could end %s", record.id, ended.value, status)
+        return
     if escalate:
         # The automation ran and the problem is still there: people are told (the metric
         # feeds AmcRemediationNotVerified); the episode is not retried (its claim holds).

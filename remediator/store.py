@@ -17,7 +17,8 @@ from remediator.circuits import Circuits
 from remediator.config import Effective, RemediatorConfig
 from remediator.decide import Decision, Reason, State
 from remediator.decisions import Seen, execution_id_for, state_from_reply, state_keys
-from remediator.records import FINAL, AlertRef, Approval, Execution, Status
+from remediator.errors import Conflict
+from remediator.records import AlertRef, Approval, Execution, Status
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ return 0
 
 # A script's client: a pipeline to queue the call on, else the store's connection.
 Client = redis.client.Pipeline | redis.Redis | None
+
+# How often a transaction on one record is tried again after conflicting writes.
+MAX_CONFLICTS = 20
 
 # Time an enqueued job may wait in its queue behind others before its pending mark is
 # given up (the worker's maintenance clears a mark whose job is gone sooner).
@@ -274,6 +278,40 @@ class Store:
         }
         audit.append(pipe, event, fields, self.config.retention.audit_max_len)
 
+    def update_record(
+        self,
+        execution_id: str,
+        check: Callable[[Execution | None, redis.client.Pipeline], Status | None],
+        change: Callable[[Execution | None, redis.client.Pipeline], Execution],
+        event: str | None = None,
+        **extra: Any,
+    ) -> Execution | Status:
+        """Change one execution record atomically: WATCH it and read it, ``check`` the stored
+        record (it may read more on the WATCHing pipe, raise, or refuse with a status that is
+        returned), then in MULTI ``change`` queues further writes and gives the record to
+        save, audited as ``event``. Retried on a conflicting write, at most MAX_CONFLICTS
+        times (then Conflict)."""
+        key = keys.execution(execution_id)
+        for _ in range(MAX_CONFLICTS):
+            with self.conn.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    stored = None if raw is None else Execution.model_validate_json(raw)
+                    refused = check(stored, pipe)
+                    if refused is not None:
+                        return refused
+                    pipe.multi()
+                    record = change(stored, pipe)
+                    self.save_execution(pipe, record)
+                    if event is not None:
+                        self._audit_execution(pipe, record, event, extra)
+                    pipe.execute()
+                    return record
+                except redis.WatchError:
+                    continue
+        raise Conflict(f"execution {execution_id} changed too often to decide; try again")
+
     def save_if_open(
         self,
         record: Execution,
@@ -284,26 +322,17 @@ class Store:
         """Save a record (and audit ``event``) unless the stored one is final by now: a
         cancel, rejection or expiry that came first is never overwritten. None when saved,
         else the stored final status. ``before`` queues further writes of the transaction."""
-        key = keys.execution(record.id)
-        while True:
-            with self.conn.pipeline() as pipe:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is not None:
-                        stored = Execution.model_validate_json(raw)
-                        if stored.status in FINAL:
-                            return stored.status
-                    pipe.multi()
-                    if before is not None:
-                        before(pipe)
-                    self.save_execution(pipe, record)
-                    if event is not None:
-                        self._audit_execution(pipe, record, event, extra)
-                    pipe.execute()
-                    return None
-                except redis.WatchError:
-                    continue
+
+        def final(stored: Execution | None, _: redis.client.Pipeline) -> Status | None:
+            return stored.status if stored is not None and stored.final else None
+
+        def ours(_: Execution | None, pipe: redis.client.Pipeline) -> Execution:
+            if before is not None:
+                before(pipe)
+            return record
+
+        saved = self.update_record(record.id, final, ours, event, **extra)
+        return saved if isinstance(saved, Status) else None
 
     def start_execution(self, record: Execution, now: float) -> Status | None:
         """Mark an attempt started: the cooldown begins, the pending mark goes. Not when the
