@@ -19,7 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from remediator.config import CommandActuator, HttpActuator, RemediatorConfig, SignalActuator
+from remediator.actuator_config import CommandActuator, HttpActuator, SignalActuator
+from remediator.config import RemediatorConfig
 from remediator.errors import ActuatorFailed
 
 log = logging.getLogger(__name__)

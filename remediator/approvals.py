@@ -15,7 +15,8 @@ from typing import Any
 import redis
 
 from remediator import audit, keys, metrics, queue
-from remediator.decide import State, gate
+from remediator.decide import gate, last_run
+from remediator.decisions import state_keys
 from remediator.errors import Conflict, NotFound, PayloadError
 from remediator.records import NOT_STARTED, Execution, Status
 from remediator.store import Store, awaiting_member
@@ -96,23 +97,6 @@ def _end(
     pipe.zrem(keys.AWAITING, awaiting_member(record))
 
 
-def _command_state(
-    pipe: redis.client.Pipeline, command: str, window_seconds: int, now: float
-) -> State:
-    """A command's cooldown, pending run and circuit, read and WATCHed on ``pipe``."""
-    watched = [keys.pending(command), keys.cooldown(command), keys.circuit_open(command),
-               keys.circuit_window(command)]  # fmt: skip
-    pipe.watch(*watched)
-    pending, cooldown, opened = pipe.exists(watched[0]), pipe.get(watched[1]), pipe.get(watched[2])
-    recent = pipe.zcount(watched[3], f"({now - window_seconds}", "+inf")
-    return State(
-        pending=bool(pending),
-        cooldown_until=None if cooldown is None else float(cooldown),
-        circuit_open_until=None if opened is None else float(opened),
-        recent_executions=int(recent),
-    )
-
-
 def approve(store: Store, execution_id: str, by: str, reason: str | None, now: float) -> Execution:
     """Queue an execution awaiting approval with its original priority, if its command's
     cooldown and circuit allow it now (Conflict naming what holds it back otherwise)."""
@@ -126,8 +110,10 @@ def approve(store: Store, execution_id: str, by: str, reason: str | None, now: f
 
     def prepare(record: Execution, pipe: redis.client.Pipeline) -> None:
         policy = store.config.effective(record.command)
-        state = _command_state(pipe, record.command, policy.circuit.window_seconds, now)
-        opens["circuit"] = state.recent_executions + 1 >= policy.circuit.max_executions
+        dedup_key = record.alert.dedup_key if record.alert else record.id
+        pipe.watch(*state_keys(dedup_key, record.command))
+        state, _ = store.read_decision(pipe, dedup_key, record.command, now)
+        opens["circuit"] = last_run(policy, state)
         held = gate(policy, state, now)
         if held is not None:
             raise Conflict(f"{held.reason.value}: {held.detail}; approve again later, or run "

@@ -19,8 +19,6 @@ from amc_core.config import FieldError, HttpUrl, Listen, Model, RedisUrl
 from remediator import keys
 from remediator.actuator_config import (
     Actuator,
-    CommandActuator,
-    HttpActuator,
     Secret,
     SignalActuator,
 )
@@ -29,15 +27,7 @@ from remediator.commands.catalog import CATALOG, CommandSpec, Priority
 from remediator.errors import ConfigError
 from remediator.windows import ChangeWindow
 
-__all__ = [  # the actuators' models are read from here too
-    "CommandActuator",
-    "HttpActuator",
-    "RemediatorConfig",
-    "Secret",
-    "SignalActuator",
-    "load_config",
-    "parse_config",
-]
+__all__ = ["RemediatorConfig", "load_config", "parse_config"]
 
 DEFAULT_LISTEN = "127.0.0.1:9865"
 # Where the environment's defaults go (docs/architecture.md, "Programs"); the platform's
@@ -293,8 +283,8 @@ class Effective:
     circuit: Circuit
     dry_run: bool
     parameters: dict[str, str | int | float | bool]
-    approval: str = "never"
-    approval_timeout_seconds: int = 1800
+    approval: Approval
+    approval_timeout_seconds: int
 
 
 def effective_policy(config: RemediatorConfig, spec: CommandSpec) -> Effective:

@@ -28,12 +28,16 @@ class Reason(StrEnum):
 class State:
     """What Redis records about the alert's episode and its command, read before deciding."""
 
-    claimed: bool = False
-    claim: str | None = None  # the kind of decision that claimed the episode
+    claim: str | None = None  # the decision that claimed the episode, if one did
     pending: bool = False
     cooldown_until: float | None = None
     circuit_open_until: float | None = None
     recent_executions: int = 0
+
+    @property
+    def claimed(self) -> bool:
+        """Was the episode decided already?"""
+        return self.claim is not None
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,12 @@ def decide(alert: Alert, config: RemediatorConfig, state: State, now: float) -> 
     why = needs_approval(policy, config.change_window, now)
     if why is not None:
         return Decision(Reason.AWAITING_APPROVAL, name, f"{mapping.detail}; {why}")
-    opens = state.recent_executions + 1 >= policy.circuit.max_executions
-    return Decision(Reason.ENQUEUED, name, mapping.detail, opens_circuit=opens)
+    return Decision(Reason.ENQUEUED, name, mapping.detail, opens_circuit=last_run(policy, state))
+
+
+def last_run(policy: Effective, state: State) -> bool:
+    """Is the run about to be queued the last one its circuit's window allows (it opens it)?"""
+    return state.recent_executions + 1 >= policy.circuit.max_executions
 
 
 def gate(policy: Effective, state: State, now: float) -> Decision | None:

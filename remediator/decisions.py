@@ -3,7 +3,7 @@
 A decision reads one state (``READ_STATE``) and records itself with one script, ``COMMIT``:
 its claim, its episode, the circuit it opens and its audit entry, only if the state is still
 the one it was decided on. Both ways of deciding run that same script: on the event loop
-(``Decisions``, for decisions that take no RQ job, batched by the ``Pipeliner``), and inside
+(``Decisions``, for decisions that record no execution, batched by the ``Pipeliner``), and inside
 the WATCH/MULTI transaction that also writes an execution and its RQ job
 (``Store.write_decision``). Resolutions close their episode with ``CLOSE_EPISODE``.
 """
@@ -139,9 +139,9 @@ def command_keys(command: str | None) -> list[str]:
     ]
 
 
-def state_keys(alert: Alert, command: str | None) -> list[str]:
-    """The keys a decision about ``alert`` depends on."""
-    return [keys.claim(alert.dedup_key), *command_keys(command)]
+def state_keys(dedup_key: str, command: str | None) -> list[str]:
+    """The keys a decision about an episode (its dedup key) depends on."""
+    return [keys.claim(dedup_key), *command_keys(command)]
 
 
 def window_start(config: RemediatorConfig, command: str | None, now: float) -> float:
@@ -161,7 +161,6 @@ def state_from_reply(reply: Seen) -> State:
     """The State from READ_STATE's reply (or COMMIT's when it refused)."""
     claim, pending, cooldown, opened, recent = reply
     return State(
-        claimed=bool(claim),
         claim=_text(claim) or None,
         pending=bool(pending),
         cooldown_until=_float(cooldown),
@@ -251,14 +250,14 @@ def commit_call(
         config.retention.audit_max_len, entry, until, seconds, opened, execution_id or "",
     ]  # fmt: skip
     names = [
-        *state_keys(alert, command),
+        *state_keys(alert.dedup_key, command),
         keys.episode(alert.dedup_key), keys.EPISODES_ACTIVE, keys.AUDIT,
     ]  # fmt: skip
     return Commit(names, args, entry, opened)
 
 
 class Decisions:
-    """Decisions that take no RQ job, read and committed on the event loop (asyncio Redis)."""
+    """Decisions that record no execution, read and committed on the event loop (asyncio Redis)."""
 
     def __init__(self, conn: aioredis.Redis, config: RemediatorConfig) -> None:
         self.conn = conn
@@ -271,13 +270,13 @@ class Decisions:
     async def read(self, alert: Alert, command: str | None, now: float) -> tuple[State, Seen]:
         """What the decision needs, in one round trip: the State and the reply it came from."""
         args = [window_start(self.config, command, now)]
-        reply = await self.pipeliner.call(self._read, state_keys(alert, command), args)
+        reply = await self.pipeliner.call(self._read, state_keys(alert.dedup_key, command), args)
         return state_from_reply(reply), reply
 
     async def commit(
         self, alert: Alert, command: str | None, decision: Decision, seen: Seen, now: float
     ) -> tuple[State, Seen] | None:
-        """Record a decision that enqueues nothing if the state is still ``seen``.
+        """Record a decision that records no execution if the state is still ``seen``.
 
         None once recorded; else the state as it is now, to decide again (another replica
         claimed the episode, a command's state changed, or ``seen`` was only assumed).

@@ -20,11 +20,9 @@ from remediator.decisions import NOTHING_RECORDED, Decisions, Seen, recorded_exe
 from remediator.errors import NotFound, PayloadError, Rejected, StoreUnavailable, unavailable
 from remediator.metrics import IntakeMetrics
 from remediator.records import Status
-from remediator.store import Store, manual_execution_id
+from remediator.store import MAX_CONFLICTS, Store, manual_execution_id
 
 log = logging.getLogger(__name__)
-
-MAX_CONFLICTS = 20
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ class Intake:
 
     async def _fire(self, alert: Alert) -> tuple[Decision, str | None]:
         """Decide on the state (assumed empty at first), commit if Redis still holds that
-        state, else decide again on the state it holds. Decisions that take no RQ job cost
+        state, else decide again on the state it holds. Decisions that record no execution cost
         one round trip when nothing was recorded; one that records an execution reads the
         state first, then goes through a transaction with its RQ job. A repeat's reply names
         the execution its episode recorded."""
@@ -133,9 +131,9 @@ class Intake:
         for _ in range(MAX_CONFLICTS):
             with self.store.conn.pipeline() as pipe:
                 try:
-                    pipe.watch(*state_keys(alert, command))
+                    pipe.watch(*state_keys(alert.dedup_key, command))
                     now = self.clock()
-                    state, seen = self.store.read_decision(pipe, alert, command, now)
+                    state, seen = self.store.read_decision(pipe, alert.dedup_key, command, now)
                     decision = decide(alert, self.config, state, now)
                     if not decision.records_execution:
                         return None, state, seen

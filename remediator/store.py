@@ -95,11 +95,11 @@ class Store:
     # -- decisions -------------------------------------------------------------------
 
     def read_decision(
-        self, pipe: redis.client.Pipeline, alert: Alert, command: str | None, now: float
+        self, pipe: redis.client.Pipeline, dedup_key: str, command: str | None, now: float
     ) -> tuple[State, Seen]:
-        """Read what the decision needs in one round trip, on a WATCHing pipe."""
+        """Read what a decision about an episode needs in one round trip, on a WATCHing pipe."""
         args = [decisions.window_start(self.config, command, now)]
-        reply = self._read_state(keys=state_keys(alert, command), args=args, client=pipe)
+        reply = self._read_state(keys=state_keys(dedup_key, command), args=args, client=pipe)
         return state_from_reply(reply), reply
 
     def write_decision(
@@ -423,4 +423,7 @@ def dumps(record: Execution) -> dict[str, Any]:
     return data
 
 
-__all__ = ["Status", "Store", "connect", "dumps", "execution_id_for", "manual_execution_id"]
+__all__ = [
+    "MAX_CONFLICTS", "Store", "awaiting_member", "connect", "dumps", "lock_token",
+    "manual_execution_id",
+]  # fmt: skip

@@ -27,7 +27,7 @@ CASES = [
     # (id, alert, config overrides, state, reason, command)
     ("enqueued", make(), {}, State(), Reason.ENQUEUED, "EMERGENCY_RESTART"),
     ("resolved", make(status="resolved"), {}, State(), Reason.RESOLVED, None),
-    ("resolved-even-if-claimed", make(status="resolved"), {}, State(claimed=True),
+    ("resolved-even-if-claimed", make(status="resolved"), {}, State(claim="enqueued"),
      Reason.RESOLVED, None),
     ("unmapped", make(name="SomethingElse"), {}, State(), Reason.UNMAPPED, None),
     ("label-allowed", make(name="X", command="HEALTH_CHECK"), {}, State(),
@@ -45,7 +45,7 @@ CASES = [
      Reason.ENQUEUED, "EMERGENCY_RESTART"),
     ("disabled", make(), {"commands": {"EMERGENCY_RESTART": {"enabled": False}}}, State(),
      Reason.REJECTED, "EMERGENCY_RESTART"),
-    ("duplicate", make(), {}, State(claimed=True), Reason.DUPLICATE, "EMERGENCY_RESTART"),
+    ("duplicate", make(), {}, State(claim="enqueued"), Reason.DUPLICATE, "EMERGENCY_RESTART"),
     ("cooldown", make(), {}, State(cooldown_until=NOW + 1), Reason.COOLDOWN, "EMERGENCY_RESTART"),
     ("cooldown-over", make(), {}, State(cooldown_until=NOW), Reason.ENQUEUED, "EMERGENCY_RESTART"),
     ("pending-is-cooldown", make(), {}, State(pending=True), Reason.COOLDOWN, "EMERGENCY_RESTART"),
@@ -61,9 +61,9 @@ CASES = [
     ("dry-run-global", make(), {"dry_run": True}, State(), Reason.DRY_RUN, "EMERGENCY_RESTART"),
     ("dry-run-command", make(), {"commands": {"EMERGENCY_RESTART": {"dry_run": True}}}, State(),
      Reason.DRY_RUN, "EMERGENCY_RESTART"),
-    ("dry-run-duplicate", make(), {"dry_run": True}, State(claimed=True), Reason.DUPLICATE,
+    ("dry-run-duplicate", make(), {"dry_run": True}, State(claim="enqueued"), Reason.DUPLICATE,
      "EMERGENCY_RESTART"),
-    ("duplicate-before-circuit", make(), {}, State(claimed=True, circuit_open_until=NOW + 5),
+    ("duplicate-before-circuit", make(), {}, State(claim="enqueued", circuit_open_until=NOW + 5),
      Reason.DUPLICATE, "EMERGENCY_RESTART"),
     ("awaiting-approval", make(), {"commands": {"EMERGENCY_RESTART": {"approval": "always"}}},
      State(), Reason.AWAITING_APPROVAL, "EMERGENCY_RESTART"),
@@ -182,7 +182,7 @@ APPROVAL_CASES = [
     ("cooldown-before-approval", "always", NOW, State(cooldown_until=NOW + 5), Reason.COOLDOWN),
     ("circuit-before-approval", "always", NOW, State(circuit_open_until=NOW + 5),
      Reason.CIRCUIT_OPEN),
-    ("duplicate-before-approval", "always", NOW, State(claimed=True), Reason.DUPLICATE),
+    ("duplicate-before-approval", "always", NOW, State(claim="enqueued"), Reason.DUPLICATE),
 ]  # fmt: skip
 
 
