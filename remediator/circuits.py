@@ -14,6 +14,7 @@ import redis
 from remediator import audit, keys
 from remediator.commands.catalog import CATALOG
 from remediator.config import RemediatorConfig
+from remediator.decisions import as_float
 
 # How long a circuit seen open is remembered (a closure unseen for longer is not audited).
 SEEN_TTL_SECONDS = 7 * 86400
@@ -34,10 +35,6 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'event', 'circuit_close
            'data', entry)
 return {2, entry}
 """
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 class Circuits:
@@ -67,9 +64,9 @@ class Circuits:
                 audit.log_entry("circuit_closed", value.decode())
             out[name] = {
                 "open": state == 1,
-                "open_until": _float(value) if state == 1 else None,
+                "open_until": as_float(value) if state == 1 else None,
                 "recent_executions": int(recent),
-                "cooldown_until": _float(cooldown),
+                "cooldown_until": as_float(cooldown),
             }
         return out
 

@@ -153,7 +153,8 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _float(value: Any) -> float | None:
+def as_float(value: Any) -> float | None:
+    """A Redis value as a float (None stays None)."""
     return None if value is None else float(value)
 
 
@@ -163,8 +164,8 @@ def state_from_reply(reply: Seen) -> State:
     return State(
         claim=_text(claim) or None,
         pending=bool(pending),
-        cooldown_until=_float(cooldown),
-        circuit_open_until=_float(opened),
+        cooldown_until=as_float(cooldown),
+        circuit_open_until=as_float(opened),
         recent_executions=int(recent),
     )
 
@@ -197,12 +198,17 @@ def decision_fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def circuit_entry(command: str, until: float, alertname: str, now: float) -> str:
-    """A circuit's ``circuit_opened`` audit entry, as JSON."""
-    return json.dumps(
-        {"event": "circuit_opened", "command": command, "until": until,
+def circuit_opening(
+    config: RemediatorConfig, command: str, alertname: str, now: float
+) -> tuple[str, int, str]:
+    """The opening of ``command``'s circuit now: until when (as Redis stores it), for how
+    many seconds, and its ``circuit_opened`` audit entry as JSON."""
+    seconds = config.effective(command).circuit.open_seconds
+    entry = json.dumps(
+        {"event": "circuit_opened", "command": command, "until": now + seconds,
          "alertname": alertname, "ts": now}
     )  # fmt: skip
+    return repr(now + seconds), seconds, entry
 
 
 @dataclass(frozen=True)
@@ -236,9 +242,7 @@ def commit_call(
         mode = "refresh"  # repeats keep the claim alive
     until, seconds, opened = "", 0, ""
     if decision.opens_circuit and decision.command is not None:
-        seconds = config.effective(decision.command).circuit.open_seconds
-        until = repr(now + seconds)
-        opened = circuit_entry(decision.command, now + seconds, alert.alertname, now)
+        until, seconds, opened = circuit_opening(config, decision.command, alert.alertname, now)
     entry = json.dumps(decision_fields(alert, decision, now, execution_id))
     claim, pending, cooldown, circuit, recent = seen
     args: list[str | int | float | bytes] = [

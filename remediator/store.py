@@ -158,11 +158,8 @@ class Store:
         self, pipe: redis.client.Pipeline, command: str, now: float, alertname: str
     ) -> None:
         """Queue the opening of ``command``'s circuit and its audit entry (in MULTI)."""
-        seconds = self.config.effective(command).circuit.open_seconds
-        entry = decisions.circuit_entry(command, now + seconds, alertname, now)
-        args: list[str | int] = [
-            repr(now + seconds), seconds, self.config.retention.audit_max_len, entry,
-        ]  # fmt: skip
+        until, seconds, entry = decisions.circuit_opening(self.config, command, alertname, now)
+        args: list[str | int] = [until, seconds, self.config.retention.audit_max_len, entry]
         self._open_circuit(keys=[keys.circuit_open(command), keys.AUDIT], args=args, client=pipe)
 
         def opened(reply: int) -> None:

@@ -11,7 +11,9 @@ from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
+
+from amc_core.config import Model
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -38,11 +40,9 @@ def _clock_time(text: str) -> str:
 ClockTime = Annotated[str, AfterValidator(_clock_time)]
 
 
-class ChangeWindow(BaseModel):
+class ChangeWindow(Model):
     """When a person must approve an ``in_window`` command: [start, end) local time on the
     listed weekdays, except holidays; a half day ends early."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str = "America/New_York"
     days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
@@ -81,6 +81,13 @@ class ChangeWindow(BaseModel):
         day = local.date()
         if WEEKDAYS[local.weekday()] not in self.days or day in self.holidays:
             return False
-        end = seconds_of_day(self.half_days.get(day, self.end))
+        start, end, half_days = self.bounds
         of_day = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-        return seconds_of_day(self.start) <= of_day < end
+        return start <= of_day < half_days.get(day, end)
+
+    @cached_property
+    def bounds(self) -> tuple[int, int, dict[date, int]]:
+        """Start, end and the half days' ends as seconds of the day (parsed once: the
+        window is read on the webhook's path)."""
+        half_days = {day: seconds_of_day(end) for day, end in self.half_days.items()}
+        return seconds_of_day(self.start), seconds_of_day(self.end), half_days
