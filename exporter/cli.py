@@ -12,21 +12,11 @@ from aiohttp import web
 
 from amc_core import logs
 from amc_core.config import DEFAULT_PLATFORM_URL, DEFAULT_REDIS_URL
-from exporter.config import DEFAULT_LISTEN, ExporterConfig, load_config
+from exporter.config import DEFAULT_LISTEN, load_config
 from exporter.errors import ConfigError
 from exporter.server import SUPERVISION, create_app
 
 log = logging.getLogger(__name__)
-
-
-def _config(
-    path: str | None, listen: str | None, platform_url: str | None, redis_url: str | None
-) -> ExporterConfig:
-    # docs/architecture.md, "Programs": flag > file > environment variable > built-in
-    # default; a variable whose flag is given is not looked at.
-    return load_config(
-        path, os.environ, listen=listen, platform_url=platform_url, redis_url=redis_url
-    )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +46,11 @@ def main(
     and $REDIS_URL are defaults).
     """
     try:
-        config = _config(config_path, listen, platform_url, redis_url)
+        # docs/architecture.md, "Programs": flag > file > environment variable > built-in
+        # default; a variable whose flag is given is not looked at.
+        config = load_config(
+            config_path, os.environ, listen=listen, platform_url=platform_url, redis_url=redis_url
+        )
     except ConfigError as exc:
         click.echo(f"amc-exporter: {exc}", err=True)
         sys.exit(2)

@@ -6,8 +6,7 @@ watched"), so pointing the exporter at it is a matter of setting its base URL an
 ``ConfigError`` whose message is one line naming the field path and the bad value. Precedence
 (docs/architecture.md, "Programs"): a flag overrides the file, which overrides the defaults;
 ``AMC_PLATFORM_URL`` and ``REDIS_URL`` are only defaults. ``load_config(path, environ, **flags)``
-fills them in where the file is silent and applies the flags (``ExporterConfig.with_environment``
-and ``ExporterConfig.with_overrides`` do either to a config); a bad value names its flag or
+fills them in where the file is silent and applies the flags; a bad value names its flag or
 variable. The loading, the error format and the shared types are ``amc_core.config``'s.
 ``exporter/example.yml`` states every setting with its default (a test keeps the two equal).
 """
@@ -237,19 +236,6 @@ class ExporterConfig(Model):
     probes: ProbesConfig = ProbesConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     integrity: IntegrityConfig = IntegrityConfig()
-
-    def with_overrides(
-        self,
-        listen: str | None = None,
-        platform_url: str | None = None,
-        redis_url: str | None = None,
-    ) -> Self:
-        """A copy with the given flags' values in place of the file's; errors name the flag."""
-        return core.apply(self, _flags(listen, platform_url, redis_url), error=ConfigError)
-
-    def with_environment(self, environ: Mapping[str, str]) -> Self:
-        """``AMC_PLATFORM_URL``/``REDIS_URL`` in place of the defaults the file did not set."""
-        return core.apply(self, environment=ENVIRONMENT, environ=environ, error=ConfigError)
 
 
 def _flags(

@@ -3,8 +3,8 @@
 RQ keeps a failed job's traceback (``exc_string``) in its latest result; its last line names
 the exception's class (``sandbox.errors.ProviderUnavailable: polygon ...``). The ``exception``
 label takes the class when it is one of ``KNOWN_EXCEPTIONS``, else ``other``, so a platform
-that raises a thousand kinds of error still makes eleven label values. The same set is
-written in ``prometheus/mtail/*.mtail`` (tests/mtail checks that they agree).
+that raises a thousand kinds of error still makes ten label values (``EXCEPTION_LABELS``).
+The same set is written in ``prometheus/mtail/*.mtail`` (tests/mtail checks that they agree).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from exporter.integrity import CHECKS
 from exporter.platform_client import COMPONENTS, FAILURES
 from exporter.probes import CORE_ROUTES, PROBES, Prober
-from exporter.queues import JOB_STATES, RUN_STATUSES, WORKER_STATES
+from exporter.queues import FAILED_SCAN, JOB_STATES, RUN_STATUSES, WORKER_STATES
 from exporter.snapshot import Snapshot
 from exporter.status import STATUSES
 
@@ -84,8 +84,9 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "amc_discovery_job_failures": (
         "gauge",
-        "Discovery jobs that failed within the cache TTL (of the newest in RQ's failed"
-        " registry), by exception class (known classes, else other).",
+        "Discovery jobs that failed within the cache TTL, by exception class (known classes,"
+        f" else other); only the newest {FAILED_SCAN} in RQ's failed registry are counted, so"
+        f" the sum is at most {FAILED_SCAN}.",
         ("exception",),
     ),
     "amc_discovery_oldest_queued_job_age_seconds": (

@@ -6,7 +6,7 @@ verification steps import it; never copy it)::
     from exporter.config import ExporterConfig, load_config
     from exporter.probes import probe_once
 
-    config = load_config(path_or_none).with_overrides(platform_url=url, redis_url=redis_url)
+    config = load_config(path_or_none, platform_url=url, redis_url=redis_url)
     snapshot = await probe_once(config, redis_client=client)   # or redis_client=None
     snapshot.status, snapshot.discovery.candidates, snapshot.routes_missing
     snapshot.model_dump(mode="json")                           # JSON-ready dict
@@ -43,7 +43,7 @@ from redis.retry import Retry
 from exporter.config import ExporterConfig, ProbeSchedule
 from exporter.integrity import FrozenTracker, check
 from exporter.platform_client import CallResult, PlatformClient
-from exporter.queues import QueueState, read_queue_state
+from exporter.queues import ExceptionCache, QueueState, read_queue_state
 from exporter.snapshot import Latest, ReadyResults, Snapshot, build_snapshot
 from exporter.status import HealthScorer
 
@@ -105,6 +105,8 @@ class Prober:
         self.stats = ProbeStats()
         self.frozen = FrozenTracker()
         self._read: asyncio.Future[QueueState] | None = None
+        # The exception classes of the failed jobs the latest read found (each read once).
+        self._exceptions: ExceptionCache = {}
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         """The current view, derived without I/O."""
@@ -179,7 +181,14 @@ class Prober:
             return False
         config, now = self.config, self.clock()
         read = asyncio.ensure_future(
-            asyncio.to_thread(read_queue_state, self.redis, config.discovery, now, config.rq.queues)
+            asyncio.to_thread(
+                read_queue_state,
+                self.redis,
+                config.discovery,
+                now,
+                config.rq.queues,
+                self._exceptions,
+            )
         )
         read.add_done_callback(_consume)
         self._read = read

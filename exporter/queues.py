@@ -9,7 +9,9 @@ RQ's failed-job registry scores its entries by expiry (failure time + ``failure_
 newest entries by score are read, and each one's failure time from its job hash: ``ended_at``
 (set by a worker), else the score less the job's ``failure_ttl`` (a job that RQ's maintenance
 failed for its dead worker has no ``ended_at``). A job whose hash is gone is left out. Each
-one's exception class comes from its latest RQ result (``exporter.failures``).
+one's exception class comes from its latest RQ result (``exporter.failures``), read once: a
+failed job's result does not change, so the caller's ``ExceptionCache`` keeps each entry's class
+for as long as the entry is among the newest read.
 
 Queue names come from Redis (``rq:queues``, the workers' queue lists), so they are not used as
 label values as they are: the discovery queue and the configured ``rq.queues`` keep their
@@ -76,6 +78,19 @@ class WorkerCount(BaseModel):
     count: int
 
 
+class FailedJob(BaseModel):
+    """One of the newest failed discovery jobs: when it failed and its exception class."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: float
+    exception: str
+
+
+ExceptionCache = dict[tuple[str, float], str]
+"""The exception class of each failed-registry entry (job id, score) already read."""
+
+
 class QueueState(BaseModel):
     """One read of the platform's RQ and Redis state."""
 
@@ -92,27 +107,30 @@ class QueueState(BaseModel):
     workers: tuple[WorkerCount, ...]
     memory_used_bytes: int | None
     memory_max_bytes: int | None
-    # When the newest few failed discovery jobs failed, newest first (at most FAILED_SCAN).
-    failed_at: tuple[float, ...] = ()
-    # The same jobs' failure times with their exception classes, newest first.
-    failed_exceptions: tuple[tuple[float, str], ...] = ()
+    # The newest few failed discovery jobs, newest first (at most FAILED_SCAN).
+    failed_jobs: tuple[FailedJob, ...] = ()
+
+    @property
+    def failed_at(self) -> tuple[float, ...]:
+        """When the newest failed discovery jobs read failed, newest first."""
+        return tuple(job.at for job in self.failed_jobs)
 
     def oldest_queued_age(self, now: float) -> float:
         """Seconds since the oldest queued discovery job was enqueued (0 when none)."""
         return max(0.0, now - self.oldest_queued_at) if self.oldest_queued_at else 0.0
 
-    def failures_since(self, since: float) -> int:
-        """Of the newest failed discovery jobs read, how many failed at ``since`` or later."""
-        return sum(1 for at in self.failed_at if at >= since)
-
     def failures_by_exception(self, since: float) -> dict[str, int]:
         """Of the newest failed discovery jobs read, how many of each exception class failed
         at ``since`` or later (every class of ``EXCEPTION_LABELS``, zeros included)."""
         counts = dict.fromkeys(EXCEPTION_LABELS, 0)
-        for at, exception in self.failed_exceptions:
-            if at >= since:
-                counts[exception] += 1
+        for job in self.failed_jobs:
+            if job.at >= since:
+                counts[job.exception] += 1
         return counts
+
+    def failures_since(self, since: float) -> int:
+        """Of the newest failed discovery jobs read, how many failed at ``since`` or later."""
+        return sum(self.failures_by_exception(since).values())
 
 
 def _text(value: Any) -> str:
@@ -198,7 +216,7 @@ class _Round:
 
     queue_jobs: dict[str, dict[str, int]]
     oldest_queued_at: float | None
-    failed_exceptions: tuple[tuple[float, str], ...]
+    failed_jobs: tuple[FailedJob, ...]
     workers: tuple[WorkerCount, ...]
 
 
@@ -206,20 +224,25 @@ def _second_round(
     client: redis.Redis,
     queues: list[str],
     head_ids: list[str],
-    failed: list[tuple[Any, float]],
+    failed: list[tuple[str, float]],
     workers: list[str],
     now: float,
     named: frozenset[str],
+    known: ExceptionCache,
 ) -> _Round:
-    """Counts of every queue, times of the head and failed jobs, and workers, in one round trip."""
+    """Counts of every queue, times of the head and failed jobs, the latest results of the
+    failed jobs not in ``known``, and workers, in one round trip. ``known`` is left holding
+    the failed entries read this time."""
+    unknown = [entry for entry in failed if entry not in known]
     with client.pipeline(transaction=False) as pipe:
         for queue in queues:
             _queue_counts(pipe, queue, now)
         for job_id in head_ids:
             pipe.hmget(JOB_PREFIX + job_id, "enqueued_at", "created_at")
         for job_id, _ in failed:
-            pipe.hmget(JOB_PREFIX + _text(job_id), "ended_at", "failure_ttl", "created_at")
-            pipe.xrevrange(Result.get_key(_text(job_id)), "+", "-", count=1)
+            pipe.hmget(JOB_PREFIX + job_id, "ended_at", "failure_ttl", "created_at")
+        for job_id, _ in unknown:
+            pipe.xrevrange(Result.get_key(job_id), "+", "-", count=1)
         for key in workers:
             pipe.hmget(key, "state", "queues")
         replies = pipe.execute()
@@ -230,17 +253,23 @@ def _second_round(
     }
     rest = replies[len(queues) * width :]
     heads, rest = rest[: len(head_ids)], rest[len(head_ids) :]
-    known = [t for e, c in heads if (t := epoch_seconds(e or c)) is not None]
-    failures, rest = rest[: 2 * len(failed)], rest[2 * len(failed) :]
-    classified = []
-    for i, (job_id, score) in enumerate(failed):
-        at = _failed_at(failures[2 * i], score)
-        if at is not None:
-            classified.append((at, _exception(client, _text(job_id), failures[2 * i + 1])))
+    times = [t for e, c in heads if (t := epoch_seconds(e or c)) is not None]
+    failures, rest = rest[: len(failed)], rest[len(failed) :]
+    latest, rest = rest[: len(unknown)], rest[len(unknown) :]
+    exceptions = {entry: known[entry] for entry in failed if entry in known}
+    for (job_id, score), result in zip(unknown, latest, strict=True):
+        exceptions[job_id, score] = _exception(client, job_id, result)
+    known.clear()
+    known.update(exceptions)
+    jobs = [
+        FailedJob(at=at, exception=exceptions[entry])
+        for entry, fields in zip(failed, failures, strict=True)
+        if (at := _failed_at(fields, entry[1])) is not None
+    ]
     return _Round(
         queue_jobs=queue_jobs,
-        oldest_queued_at=min(known) if known else None,
-        failed_exceptions=tuple(sorted(classified, reverse=True)),
+        oldest_queued_at=min(times) if times else None,
+        failed_jobs=tuple(sorted(jobs, key=lambda job: (job.at, job.exception), reverse=True)),
         workers=_worker_counts(rest, named),
     )
 
@@ -272,11 +301,13 @@ def read_queue_state(
     discovery: DiscoveryConfig,
     now: float,
     named: tuple[str, ...] = DEFAULT_RQ_QUEUES,
+    exceptions: ExceptionCache | None = None,
 ) -> QueueState:
     """Read the RQ/Redis state in two pipelined round trips; raises ``redis.RedisError``.
 
     ``named`` are the queues reported by name besides ``discovery.queue``; the rest are summed
-    under ``other``.
+    under ``other``. ``exceptions`` (updated in place) holds the exception classes of the
+    failed jobs the previous read found, so that each failed job's result is read once.
     """
     labels = frozenset(named) | {discovery.queue}
     with client.pipeline(transaction=False) as pipe:
@@ -299,8 +330,9 @@ def read_queue_state(
     used, limit = _memory(memory)
     queues = sorted({_text(k).removeprefix(QUEUE_PREFIX) for k in queue_keys} | labels)
     second = _second_round(
-        client, queues, [_text(j) for j in head], list(failed),
+        client, queues, [_text(j) for j in head], [(_text(j), s) for j, s in failed],
         sorted(_text(k) for k in worker_keys), now, labels,
+        {} if exceptions is None else exceptions,
     )  # fmt: skip
     heartbeat_at = epoch_seconds(heartbeat)
     if heartbeat is not None and heartbeat_at is None:
@@ -315,8 +347,7 @@ def read_queue_state(
         jobs=second.queue_jobs[discovery.queue],
         queue_jobs=_sum_by_label(second.queue_jobs, labels),
         oldest_queued_at=second.oldest_queued_at,
-        failed_at=tuple(at for at, _ in second.failed_exceptions),
-        failed_exceptions=second.failed_exceptions,
+        failed_jobs=second.failed_jobs,
         heartbeat_at=heartbeat_at,
         lock_held=bool(lock),
         cache_ttl_seconds=_cache_ttl(int(pttl)),

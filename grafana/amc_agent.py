@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
-from grafana.panels import AnyPanel, Query, build, by, graph, per_minute, rate, sel, timeline
+from grafana.panels import (
+    UP_DOWN,
+    AnyPanel,
+    Query,
+    build,
+    by,
+    graph,
+    per_minute,
+    rate,
+    sel,
+    timeline,
+)
 
 UID = "amc-agent"
-UP_DOWN = {0: ("down", "red"), 1: ("up", "green")}
-META_ALERTS = "Amc.*|Alertmanager.*|Prometheus.*|RemediationNotEffective"
+META_ALERTS = "Amc.*|Alertmanager.*|Prometheus.*|Remediation.*"
 
 
 def scrapes_row() -> list[AnyPanel]:

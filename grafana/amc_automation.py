@@ -6,7 +6,6 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard
 
 from grafana.panels import (
-    DECISION_RULES_RE,
     AnyPanel,
     Query,
     annotation,
@@ -21,6 +20,13 @@ from grafana.panels import (
 )
 
 UID = "amc-automation"
+DECISION_RULES = (
+    "DiscoverySystemFailure",
+    "DataIntegrityCompromised",
+    "AlgorithmQualityDegraded",
+    "HighErrorRate",
+)
+DECISION_RULES_RE = "|".join(DECISION_RULES)
 RULE_STATES = {0: ("inactive", "green"), 1: ("pending", "yellow"), 2: ("firing", "red")}
 OPEN_CLOSED = {0: ("closed", "green"), 1: ("open", "red")}
 DECISION_ALERTS = f'ALERTS{{alertname=~"{DECISION_RULES_RE}"'

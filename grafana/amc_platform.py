@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard
 
-from grafana.panels import AnyPanel, Query, build, by, graph, rate, sel, single, timeline
+from grafana.panels import UP_DOWN, AnyPanel, Query, build, by, graph, rate, sel, single, timeline
 
 UID = "amc-platform"
 STATUS_CODES = {0: ("healthy", "green"), 1: ("degraded", "yellow"),
                 2: ("critical", "orange"), 3: ("down", "red")}  # fmt: skip
-UP_DOWN = {0: ("down", "red"), 1: ("up", "green")}
 STATUS = " or ".join(
     "(" + sel("amc_system_status", f'status="{name}"') + f" == 1) * {code}"
     for code, (name, _) in STATUS_CODES.items()
@@ -159,7 +158,8 @@ def queue_row() -> list[AnyPanel]:
         ),
         graph(
             "Jobs by outcome",
-            "Jobs finished per second by queue and outcome, from the workers' logs (mtail).",
+            "Jobs started, finished and failed per second by queue and outcome, from the "
+            "workers' logs (mtail).",
             "ops",
             Query(by("queue, outcome", rate("amc_platform_jobs_total")), "{{queue}} {{outcome}}"),
             width=8,

@@ -22,13 +22,8 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 ALL = ".+"
 """The value of the job and instance variables' "All"."""
 FILTER = 'job=~"$job", instance=~"$instance"'
-DECISION_RULES = (
-    "DiscoverySystemFailure",
-    "DataIntegrityCompromised",
-    "AlgorithmQualityDegraded",
-    "HighErrorRate",
-)
-DECISION_RULES_RE = "|".join(DECISION_RULES)
+UP_DOWN = {0: ("down", "red"), 1: ("up", "green")}
+"""The value mappings of a 0/1 up metric (``up``, ``amc_platform_up``...)."""
 
 P = TypeVar("P", timeseries.Panel, stat.Panel, statetimeline.Panel)
 AnyPanel = timeseries.Panel | stat.Panel | statetimeline.Panel
@@ -186,7 +181,7 @@ def variables() -> list[cogbuilder.Builder[dashboard.VariableModel]]:
     job = (
         builders.QueryVariable("job")
         .label("Job")
-        .description("Scrape jobs (amc-exporter, amc-remediator, mtail, prometheus...).")
+        .description("Scrape jobs (amc-exporter, amc-remediator, amc-mtail, prometheus...).")
         .datasource(DATASOURCE)
         .query("label_values(up, job)")
         .definition("label_values(up, job)")

@@ -18,7 +18,7 @@ from sandbox.app_state import API_FAULTS, CONFIG, REDIS
 from sandbox.config import STRATEGIES, SandboxConfig
 from sandbox.discovery import strategy_degraded
 from sandbox.errors import OperationalError
-from sandbox.faults import provider_failures
+from sandbox.faults import PROVIDERS
 from sandbox.logs import log_provider_failure, provider_failure
 from sandbox.redis_ops import blocking
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 PREFIXES = ("/discovery", "/api/discovery")
 SWITCH_POLL_SECONDS = 0.25
 """How often a slow answer of a degraded strategy looks whether the platform switched."""
-PROVIDERS = ("polygon", "alpaca")
 DATABASE_REFUSED = 'connection to server at "127.0.0.1", port 5432 failed: Connection refused'
 """What the platform's database driver says while the ``database_down`` fault holds."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -166,8 +165,8 @@ async def health(request: web.Request) -> web.Response:
     check is logged as the platform logs it."""
     conn = request.app[REDIS]
     components = await blocking(redis_ops.components, conn)
-    if not all(components[p]["ok"] for p in PROVIDERS):
-        for provider, kind in sorted((await blocking(provider_failures, conn)).items()):
+    for provider in sorted(PROVIDERS):
+        if kind := components[provider].get("kind"):
             log_provider_failure(log, logging.WARNING, provider_failure(provider, kind))
     if not components["database"]["ok"]:
         _log_database_failure()

@@ -25,7 +25,7 @@ from amc_core.config import (
 from sandbox.accesslog import UvicornAccessLogger
 from sandbox.config import STRATEGIES, SandboxConfig, load_config
 from sandbox.errors import ConfigError, FaultError
-from sandbox.faults import parse_fault
+from sandbox.faults import PROVIDERS, parse_fault
 from sandbox.logs import configure_api_logging, configure_worker_logging
 
 
@@ -78,7 +78,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--listen", help="HOST:PORT to listen on [127.0.0.1:8700].")
+@click.option(
+    "--listen", help=f"HOST:PORT to listen on [{SandboxConfig.model_fields['listen'].default}]."
+)
 @config_options
 def serve(config_path: Path | None, **flags: Any) -> None:
     """Run the platform's HTTP API."""
@@ -146,7 +148,7 @@ def fault() -> None:
 @click.option("--seconds", type=float, help="api_latency: seconds added.")
 @click.option("--ratio", type=float, help="api_errors: share of 5xx answers.")
 @click.option("--status", type=int, help="api_errors: the 5xx status.")
-@click.option("--provider", help="provider_down: polygon or alpaca.")
+@click.option("--provider", help=f"provider_down: {' or '.join(PROVIDERS)}.")
 @click.option("--strategy", help="low_quality: the strategy that goes bad.")
 @click.option("--jobs", type=int, help="stuck_jobs: queued jobs in the backlog.")
 @click.option("--orphans", type=int, help="stuck_jobs: started jobs of a dead worker.")

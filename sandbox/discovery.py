@@ -94,7 +94,7 @@ def run_discovery(limit: int | None = None, strategy: str | None = None) -> dict
     if failing:
         provider, kind = next(iter(sorted(failing.items())))
         error = provider_failure(provider, kind)
-        write_status(conn, config, "failed", job.id, error=f"{provider} unavailable")
+        write_status(conn, config, "failed", job.id, error=str(error))
         log_provider_failure(log, logging.ERROR, error)
         raise error
     if not conn.set(LOCK_KEY, job.id, nx=True, ex=config.lock_ttl_seconds):

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
@@ -75,11 +75,16 @@ class ApiErrorsOptions(_Options):
     status: int = Field(500, ge=500, le=599)
 
 
+Provider = Literal["polygon", "alpaca"]
+PROVIDERS: tuple[str, ...] = get_args(Provider)
+"""The platform's market-data providers (its /health components of the same names)."""
+
+
 class ProviderDownOptions(_Options):
     """The market-data provider that fails, and how: 503s, 429s (rate limited), 401s (its
     credentials refused) or no answer in time."""
 
-    provider: Literal["polygon", "alpaca"]
+    provider: Provider
     kind: ProviderFailure = "unavailable"
 
 
@@ -146,12 +151,6 @@ def read(conn: Redis, fault: FaultName) -> dict[str, Any] | None:
 def forget(conn: Redis, fault: FaultName) -> None:
     """Drop a Redis-held fault's record."""
     conn.hdel(FAULTS_KEY, fault.value)
-
-
-def providers_down(conn: Redis) -> list[str]:
-    """The providers the ``provider_down`` fault takes out."""
-    found = read(conn, FaultName.PROVIDER_DOWN)
-    return list(found["providers"]) if found else []
 
 
 def provider_failures(conn: Redis) -> dict[str, str]:

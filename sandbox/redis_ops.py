@@ -21,7 +21,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from sandbox.config import SandboxConfig
 from sandbox.discovery import new_job_id, write_status
-from sandbox.faults import MockDataOptions, database_down, providers_down
+from sandbox.faults import PROVIDERS, MockDataOptions, database_down, provider_failures
 from sandbox.injections import write_mock_data
 from sandbox.keys import (
     CANDIDATES_KEY,
@@ -127,19 +127,23 @@ def queue_counts(conn: Redis) -> dict[str, int]:
 
 
 def components(conn: Redis) -> dict[str, dict[str, Any]]:
-    """The five ``/health`` components."""
+    """The five ``/health`` components; a provider the ``provider_down`` fault takes out
+    carries how it fails (``kind``, of ``sandbox.logs.PROVIDER_FAILURES``)."""
     try:
         redis_ok = bool(conn.ping())
     except RedisError:
         redis_ok = False
-    down = providers_down(conn) if redis_ok else []
+    failing = provider_failures(conn) if redis_ok else {}
     db_down = database_down(conn) if redis_ok else False
+    providers = {
+        name: {"ok": False, "kind": failing[name]} if name in failing else {"ok": True}
+        for name in PROVIDERS
+    }
     return {
         "env": {"ok": True, "missing": []},
         "database": {"ok": not db_down, **({"error": "connection refused"} if db_down else {})},
         "redis": {"ok": redis_ok},
-        "polygon": {"ok": "polygon" not in down},
-        "alpaca": {"ok": "alpaca" not in down},
+        **providers,
     }
 
 

@@ -6,6 +6,7 @@ image non-root with the project's console scripts, and the systemd units verifie
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import config as exporter_config
+from remediator import config as remediator_config
 from tests.services import script
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -46,12 +49,14 @@ def _substituted(node: Any, changes: dict[str, str]) -> Any:
     return changes.get(node, node) if isinstance(node, str) else node
 
 
-def _compose_config(compose: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _compose_config(
+    compose: Path, tmp_path: Path, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     token = tmp_path / "token"
     token.write_text("x\n")
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose not found: run scripts/setup.sh"
-    env = {"PATH": "/usr/bin:/bin", "AMC_REMEDIATOR_TOKEN_FILE": str(token)}
+    env = {"PATH": "/usr/bin:/bin", "AMC_REMEDIATOR_TOKEN_FILE": str(token), **(environ or {})}
     return subprocess.run(
         [binary, "-f", str(compose), "--project-directory", str(PROJECT), *args, "config"],
         capture_output=True, text=True, env=env, timeout=60, check=False,
@@ -121,6 +126,28 @@ def test_the_compose_agent_configurations_are_accepted_by_the_programs(tmp_path:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert remediator.returncode == 0, remediator.stdout + remediator.stderr
+
+
+def test_the_platform_redis_of_compose_reaches_the_exporter_and_the_remediator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Deploying": AMC_PLATFORM_REDIS_URL moves the platform's Redis for every agent
+    program, so neither compose configuration may set it in the file (the file wins)."""
+    platform = "redis://platform.example:6380/3"
+    result = _compose_config(COMPOSE, tmp_path, environ={"AMC_PLATFORM_REDIS_URL": platform})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("exporter", "remediator", "remediation-worker"):
+        environment = services[name]["environment"]
+        assert environment["AMC_REMEDIATOR_CONFIG"] == "/etc/amc-agent/remediator.yml", name
+        monkeypatch.setenv("REDIS_URL", environment["REDIS_URL"])
+        exporter = exporter_config.load_config(DEPLOY / "compose" / "exporter.yml", os.environ)
+        assert exporter.redis.url == platform, name
+        data = yaml.safe_load((DEPLOY / "compose" / "remediator.yml").read_text())
+        remediator = remediator_config.parse_config(data)
+        assert remediator.platform.redis_url == platform, name
+        # the remediator's own state stays on the compose Redis
+        assert remediator.redis_url == "redis://redis:6379/1", name
 
 
 def _dockerfile_stages() -> dict[str, list[str]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import KNOWN_MISSING_ROUTES, ExporterConfig, load_config, validate_config
+from amc_core import config as core
+from exporter.config import KNOWN_MISSING_ROUTES, ExporterConfig, load_config
 from exporter.errors import ConfigError
 from tests.config_files import cases, expected_error, invalid_files
 from tests.services import script
@@ -26,7 +27,16 @@ def test_defaults_describe_the_real_platform() -> None:
     assert config.discovery.heartbeat_key == "amc:discovery:worker:heartbeat"
     assert config.discovery.lock_key == "discovery_job_lock"
     assert config.probes.discovery.timeout_seconds > 60
-    assert set(KNOWN_MISSING_ROUTES) <= set(config.platform.expected_routes)
+    missing = {
+        "/discovery/test",
+        "/discovery/strategy-validation",
+        "/discovery/calibration/status",
+        "/discovery/direct",
+        "/squeeze/alerts",
+        "/trades/portfolio",
+    }
+    assert set(KNOWN_MISSING_ROUTES) == missing
+    assert missing <= set(config.platform.expected_routes)
     # The platform's timers: heartbeat every 30 s, job timeout 900 s, results cache 600 s.
     assert config.thresholds.heartbeat_interval_seconds == 30
     assert config.thresholds.job_timeout_seconds == 900
@@ -52,7 +62,7 @@ def test_a_file_overrides_the_defaults_and_keeps_the_rest(tmp_path: Path) -> Non
 def test_flags_override_the_file(tmp_path: Path) -> None:
     path = tmp_path / "exporter.yml"
     path.write_text("redis:\n  url: redis://file:6379/0\nlisten: 127.0.0.1:1000\n")
-    config = load_config(path).with_overrides(redis_url="redis://flag:6379/1")
+    config = load_config(path, redis_url="redis://flag:6379/1")
     assert config.redis.url == "redis://flag:6379/1"
     assert config.listen == "127.0.0.1:1000"
 
@@ -75,24 +85,29 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 
 def test_a_bad_override_names_the_flag() -> None:
     with pytest.raises(ConfigError) as caught:
-        validate_config({}).with_overrides(listen="nowhere")
+        load_config(None, listen="nowhere")
     assert str(caught.value) == "--listen: must be HOST:PORT with a port 1-65535 (got 'nowhere')"
     with pytest.raises(ConfigError) as caught:
-        validate_config({}).with_overrides(platform_url="platform:8000")
+        load_config(None, platform_url="platform:8000")
     assert str(caught.value) == (
         "--platform-url: must be an http:// or https:// URL (got 'platform:8000')"
     )
 
 
 def test_an_override_validates_only_its_own_field() -> None:
-    # The remediator caps probe timeouts with model_copy (no validation); a flag applied
-    # afterwards must neither re-check nor be blamed for that other field.
+    # Flags are applied by amc_core.config.apply. On a config whose fields skipped validation
+    # (the remediator caps probe timeouts with model_copy), a flag must neither re-check nor
+    # be blamed for that other field.
     base = ExporterConfig()
     probes = base.probes.model_copy(
         update={"discovery": base.probes.discovery.model_copy(update={"timeout_seconds": 20})}
     )
     capped = base.model_copy(update={"probes": probes})
-    config = capped.with_overrides(redis_url="redis://flag:6379/1", listen="127.0.0.1:1")
+    flags = {
+        "redis.url": ("--redis-url", "redis://flag:6379/1"),
+        "listen": ("--listen", "127.0.0.1:1"),
+    }
+    config = core.apply(capped, flags, error=ConfigError)
     assert config.redis.url == "redis://flag:6379/1"
     assert config.listen == "127.0.0.1:1"
     assert config.probes.discovery.timeout_seconds == 20
@@ -121,11 +136,10 @@ def test_environment_variables_are_defaults_the_file_and_flags_beat(tmp_path: Pa
     file_only = tmp_path / "redis-in-file.yml"
     file_only.write_text("redis:\n  url: redis://file:6379/0\n")
     env = {"REDIS_URL": "redis://env:6379/0", "AMC_PLATFORM_URL": "http://env:8000"}
-    base = load_config(file_only)
-    assert base.with_environment(env).redis.url == "redis://file:6379/0"  # the file wins
-    assert base.with_environment(env).platform.url == "http://env:8000"  # the file is silent
-    assert load_config(None).with_environment(env).redis.url == "redis://env:6379/0"
-    flagged = base.with_environment(env).with_overrides(redis_url="redis://flag:6379/0")
+    assert load_config(file_only, env).redis.url == "redis://file:6379/0"  # the file wins
+    assert load_config(file_only, env).platform.url == "http://env:8000"  # the file is silent
+    assert load_config(None, env).redis.url == "redis://env:6379/0"
+    flagged = load_config(file_only, env, redis_url="redis://flag:6379/0")
     assert flagged.redis.url == "redis://flag:6379/0"
     # And the same through the command: a bad REDIS_URL is not even looked at when the file
     # sets the URL, but it is blamed by name when it is the one in use.

@@ -4,18 +4,21 @@ redis-server, through the exporter's queue probe, to ``amc_discovery_job_failure
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiohttp
 import pytest
 import redis as redis_lib
 from prometheus_client import CollectorRegistry
 from rq import Queue, SimpleWorker
+from rq.registry import FailedJobRegistry
+from rq.results import Result
 
 from exporter.config import ExporterConfig
 from exporter.failures import EXCEPTION_LABELS, exception_label
 from exporter.metrics import ExporterCollector
 from exporter.probes import Prober
-from exporter.queues import read_queue_state
+from exporter.queues import ExceptionCache, read_queue_state
 
 JOBS = "tests.exporter.jobs"
 
@@ -86,3 +89,44 @@ async def test_the_exporter_renders_them_within_the_cache_ttl(redis: redis_lib.R
         }  # fmt: skip
         clock[0] = now + 601  # past the cache TTL: no longer failing now, zeros (not absent)
         assert failures() == dict.fromkeys(EXCEPTION_LABELS, 0.0)
+
+
+def test_each_failed_jobs_result_is_read_once(
+    redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fail_jobs(redis)
+    discovery = ExporterConfig().discovery
+    known: ExceptionCache = {}
+    first = read_queue_state(redis, discovery, time.time(), exceptions=known)
+    assert len(known) == 6
+    restored: list[str] = []
+    restore = Result.restore
+
+    def counted(job_id: str, *args: Any, **kwargs: Any) -> Result:
+        restored.append(job_id)
+        return restore(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(Result, "restore", counted)
+    again = read_queue_state(redis, discovery, time.time(), exceptions=known)
+    assert restored == []  # failed results do not change: none read again
+    assert again.failed_jobs == first.failed_jobs
+    # A new failure is read once; one that left the registry leaves the cache.
+    queue = Queue(discovery.queue, connection=redis)
+    new = queue.enqueue(f"{JOBS}.boom")
+    SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=False)
+    gone = next(iter(known))[0]
+    FailedJobRegistry(queue=queue).remove(gone)
+    for _ in range(2):
+        state = read_queue_state(redis, discovery, time.time(), exceptions=known)
+    assert restored == [new.id]
+    assert gone not in {job_id for job_id, _ in known}
+    assert len(known) == len(state.failed_jobs) == 6
+    # An unreadable result is counted as other and warned about once, not on every read.
+    monkeypatch.setattr(Result, "restore", lambda *args, **kwargs: 1 / 0)
+    queue.enqueue(f"{JOBS}.boom")
+    SimpleWorker([queue], connection=redis).work(burst=True, with_scheduler=False)
+    with caplog.at_level("WARNING", logger="exporter.queues"):
+        for _ in range(2):
+            state = read_queue_state(redis, discovery, time.time(), exceptions=known)
+    assert [r.message for r in caplog.records].count("unreadable RQ result") == 1
+    assert state.failed_jobs[0].exception == "other"

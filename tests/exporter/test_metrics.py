@@ -16,7 +16,7 @@ from exporter.integrity import check
 from exporter.metrics import FAMILIES, ExporterCollector
 from exporter.platform_client import DiscoveryPayload, DiscoveryResult, HealthResult
 from exporter.probes import Prober
-from exporter.queues import QueueState, WorkerCount
+from exporter.queues import FailedJob, QueueState, WorkerCount
 from exporter.snapshot import ReadyResults
 from tests.exporter.conftest import promtool_check
 from tests.exporter.payloads import ready
@@ -202,7 +202,7 @@ def test_new_gauges_pass_promtool_check_metrics(prober: Prober) -> None:
     healthy(prober)
     queued(prober)
     prober.latest.redis_up = True
-    prober.latest.queues = queue_state(failed_at=(NOW - 30,))
+    prober.latest.queues = queue_state(failed_jobs=(FailedJob(at=NOW - 30, exception="other"),))
     text = generate_latest(registry_for(prober)).decode()
     assert "amc_discovery_refreshing 1.0" in text
     promtool_check(text)

@@ -11,15 +11,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
+import redis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter.config import ExporterConfig
+from exporter.config import ExporterConfig, load_config
 from exporter.metrics import ExporterCollector
 from exporter.platform_client import PlatformClient
 from exporter.probes import Prober, make_redis
 from tests.exporter.payloads import ready
 from tests.services import free_port
+
+
+def dead_redis() -> redis.Redis:
+    """A client of the platform's Redis at a port where nothing listens."""
+    return make_redis(load_config(None, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COMPONENTS = {name: {"ok": True} for name in ("env", "database", "redis", "polygon", "alpaca")}
@@ -179,7 +186,7 @@ async def test_timeouts_are_counted_with_their_reason(platform: str) -> None:
         "platform": {"url": platform, "health_path": "/slow", "discovery_path": "/queued"},
         "probes": {"health": {"interval_seconds": 1, "timeout_seconds": 0.3}},
     })  # fmt: skip
-    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    conn = dead_redis()
     async with aiohttp.ClientSession() as session:
         prober = Prober(config, session, conn)
         await prober.run_once()
@@ -203,7 +210,7 @@ async def test_api_up_follows_the_most_recently_finished_core_probe(platform: st
         "platform": {"url": platform, "health_path": "/slow", "discovery_path": "/queued"},
         "probes": {"health": {"timeout_seconds": 0.3}},
     })  # fmt: skip
-    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    conn = dead_redis()
     async with aiohttp.ClientSession() as session:
         prober = Prober(config, session, conn)
         await prober.run_probe("discovery")
@@ -229,7 +236,7 @@ async def test_an_unanswered_route_keeps_its_verdict_and_counts_an_error() -> No
         "platform": {"url": f"http://127.0.0.1:{port}", "expected_routes": ["/here", "/gone"]},
         "probes": {"routes": {"timeout_seconds": 2}},
     })  # fmt: skip
-    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    conn = dead_redis()
     async with aiohttp.ClientSession() as session:
         prober = Prober(config, session, conn)
         await prober.run_probe("routes")
@@ -248,7 +255,7 @@ async def test_routes_never_answered_have_no_sample(client: PlatformClient) -> N
         "platform": {"url": client.base_url, "expected_routes": ["/slow", "/absent"]},
         "probes": {"routes": {"timeout_seconds": 0.3}},
     })  # fmt: skip
-    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    conn = dead_redis()
     prober = Prober(config, client.session, conn)
     await prober.run_probe("routes")
     conn.close()
@@ -274,7 +281,7 @@ async def test_a_refresh_shows_the_latest_results_until_two_cache_ttls(platform:
         "platform": {"url": platform, "discovery_path": "/results"},
         "thresholds": {"cache_ttl_seconds": 60},
     })  # fmt: skip
-    conn = make_redis(config.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    conn = dead_redis()
     clock = Clock(1_800_000_000.0)
     async with aiohttp.ClientSession() as session:
         prober = Prober(config, session, conn, clock=clock)

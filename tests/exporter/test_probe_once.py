@@ -21,7 +21,7 @@ async def test_probe_once_reports_the_platform(
 ) -> None:
     sandbox = sandbox_factory()
     sandbox.wait_job(sandbox.trigger())
-    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    config = load_config(None, platform_url=sandbox.url, redis_url=sandbox.redis_url)
     snapshot = await probe_once(config, redis_client=redis)
     assert snapshot.status == "healthy", snapshot.status_reason
     assert snapshot.api_up is True
@@ -48,7 +48,7 @@ async def test_probe_once_sees_mock_data_and_makes_its_own_client(
 ) -> None:
     sandbox = sandbox_factory()
     sandbox.set_fault("mock_data", kind="fallback")
-    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    config = load_config(None, platform_url=sandbox.url, redis_url=sandbox.redis_url)
     snapshot = await probe_once(config)
     assert snapshot.integrity is not None
     assert snapshot.integrity.mock_suspected is True
@@ -65,7 +65,7 @@ async def test_probe_once_sees_failing_discovery_jobs(
     assert sandbox.wait_job(sandbox.trigger())["status"] == "finished"
     sandbox.set_fault("provider_down", provider="alpaca")
     assert sandbox.wait_job(sandbox.trigger())["status"] == "failed"  # ProviderUnavailable
-    config = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    config = load_config(None, platform_url=sandbox.url, redis_url=sandbox.redis_url)
     snapshot = await probe_once(config, redis_client=redis)
     assert snapshot.status == "degraded"
     assert snapshot.status_reason == (
@@ -85,7 +85,8 @@ async def test_probe_once_sees_failing_discovery_jobs(
 
 
 async def test_probe_once_never_raises_when_everything_is_down() -> None:
-    config = load_config(None).with_overrides(
+    config = load_config(
+        None,
         platform_url=f"http://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
@@ -104,7 +105,7 @@ async def test_configured_paths_are_the_ones_probed(
 ) -> None:
     sandbox = sandbox_factory()
     sandbox.wait_job(sandbox.trigger())
-    base = load_config(None).with_overrides(platform_url=sandbox.url, redis_url=sandbox.redis_url)
+    base = load_config(None, platform_url=sandbox.url, redis_url=sandbox.redis_url)
     data = base.model_dump()
     data["platform"].update(health_path="/healthz", discovery_path="/api/discovery/candidates")
     snapshot = await probe_once(validate_config(data))

@@ -8,13 +8,14 @@ import logging
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from exporter.config import ExporterConfig
+from exporter.config import ExporterConfig, load_config
 from exporter.server import SUPERVISION, Supervision, create_app, supervise
 from tests.services import free_port
 
 
 def dead_ends() -> ExporterConfig:
-    return ExporterConfig().with_overrides(
+    return load_config(
+        None,
         platform_url=f"http://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )

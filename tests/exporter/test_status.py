@@ -8,7 +8,7 @@ import pytest
 
 from exporter.config import ThresholdsConfig
 from exporter.platform_client import COMPONENTS, HealthResult
-from exporter.queues import FAILED_SCAN, QueueState
+from exporter.queues import FAILED_SCAN, FailedJob, QueueState
 from exporter.status import HealthScorer, classify
 
 NOW = 1_800_000_000.0
@@ -38,9 +38,14 @@ def queue(**fields: Any) -> QueueState:
         "read_at": NOW, "jobs": NO_JOBS, "queue_jobs": {"amc_discovery": NO_JOBS},
         "oldest_queued_at": None, "heartbeat_at": NOW - 10, "lock_held": False,
         "cache_ttl_seconds": 300.0, "last_run_status": "finished", "workers": (),
-        "memory_used_bytes": 1, "memory_max_bytes": 0, "failed_at": (),
+        "memory_used_bytes": 1, "memory_max_bytes": 0, "failed_jobs": (),
     }  # fmt: skip
     return QueueState.model_validate({**base, **fields})
+
+
+def failures(*times: float) -> tuple[FailedJob, ...]:
+    """Failed discovery jobs that failed at ``times``."""
+    return tuple(FailedJob(at=at, exception="other") for at in times)
 
 
 FINE = queue()
@@ -73,10 +78,10 @@ CASES: list[tuple[str, bool, HealthResult | None, QueueState | None, float | Non
      "discovery worker heartbeat 61.0s old (late after 60s)"),
     ("the last run failed", True, health(), queue(last_run_status="failed"), NOW - 10,
      "degraded", "the platform's last discovery run failed"),
-    ("a job failed within the cache TTL", True, health(), queue(failed_at=(NOW - 599,)),
+    ("a job failed within the cache TTL", True, health(), queue(failed_jobs=failures(NOW - 599)),
      NOW - 10, "degraded", "discovery jobs failing (1 failed in the last 600s)"),
     ("the newest few failures read are all recent", True, health(),
-     queue(failed_at=tuple(NOW - s for s in range(FAILED_SCAN))), NOW - 10, "degraded",
+     queue(failed_jobs=failures(*(NOW - s for s in range(FAILED_SCAN)))), NOW - 10, "degraded",
      f"({FAILED_SCAN}+ failed in the last 600s)"),
     ("critical beats degraded, every critical signal named", True,
      health(503, polygon=True, database=True), queue(oldest_queued_at=NOW - 1000), None,
@@ -85,7 +90,7 @@ CASES: list[tuple[str, bool, HealthResult | None, QueueState | None, float | Non
     ("heartbeat exactly 2 intervals old", True, health(), FINE, NOW - 60, "healthy", "all"),
     ("a job queued exactly the job timeout ago", True, health(),
      queue(oldest_queued_at=NOW - 900), NOW - 10, "healthy", "all checks pass"),
-    ("a failure older than the cache TTL", True, health(), queue(failed_at=(NOW - 601,)),
+    ("a failure older than the cache TTL", True, health(), queue(failed_jobs=failures(NOW - 601)),
      NOW - 10, "healthy", "all checks pass"),
     ("a run in progress after failures", True, health(), queue(last_run_status="running"),
      NOW - 10, "healthy", "all checks pass"),
@@ -127,7 +132,7 @@ def test_thresholds_come_from_configuration() -> None:
     stuck = queue(oldest_queued_at=NOW - 31)
     assert classify(True, health(), stuck, NOW, fast)[0] == "critical"
     assert classify(True, health(), stuck, NOW, DEFAULT)[0] == "healthy"
-    failed = queue(failed_at=(NOW - 21,))
+    failed = queue(failed_jobs=failures(NOW - 21))
     assert classify(True, health(), failed, NOW, fast)[0] == "healthy"
     assert classify(True, health(), failed, NOW, DEFAULT)[0] == "degraded"
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.amc_agent import META_ALERTS
 from tests.grafana.conftest import UIDS, load
 from tests.grafana.lint import queries
 from tests.grafana.promql import selectors, substitute
@@ -86,3 +87,12 @@ def test_a_misspelled_series_is_found(live_names: set[str]) -> None:
     missing = unknown_names(board, live_names)
     assert missing
     assert all("amc_remediator_execution_total" in line for line in missing)
+
+
+def test_the_meta_alerts_panel_matches_every_meta_rule_but_the_watchdog() -> None:
+    meta = yaml.safe_load((Path(__file__).parents[2] / "prometheus/rules/meta.yml").read_text())
+    rules = [rule for group in meta["groups"] for rule in group["rules"]]
+    names = {rule["alert"] for rule in rules if "alert" in rule}
+    assert {"RemediationAwaitingApproval", "RemediationApprovalExpired"} <= names
+    matched = {name for name in names if re.fullmatch(META_ALERTS, name)}
+    assert matched == names - {"Watchdog"}

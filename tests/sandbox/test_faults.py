@@ -1,6 +1,7 @@
 """Every fault is observable through the platform's API, and data faults go with their keys."""
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 
@@ -82,20 +83,26 @@ async def test_bad_json_and_unknown_clear(client: TestClient) -> None:
 )
 async def test_provider_down_fails_health_and_discovery(
     client: TestClient, run_jobs: Callable[[], None], redis: redis_lib.Redis, provider: str,
-    kind: str | None, error: str,
+    kind: str | None, error: str, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     await put(client, "provider_down", provider=provider, **({"kind": kind} if kind else {}))
-    health = await client.get("/health")
+    with caplog.at_level("WARNING", logger="sandbox.api"):
+        health = await client.get("/health")
+    # /health logs the failure as the platform does, once.
+    said = [r.getMessage() for r in caplog.records if r.name == "sandbox.api"]
+    assert said == [f"provider error: {error.split(': ', 1)[1]}"]
     body = await health.json()
     assert health.status == 503
     assert body["status"] == "degraded"
-    assert body["components"][provider]["ok"] is False
+    assert body["components"][provider] == {"ok": False, "kind": kind or "unavailable"}
     assert sum(not c["ok"] for c in body["components"].values()) == 1
     job_id = (await (await client.get("/discovery/contenders")).json())["job_id"]
     run_jobs()
     report = await (await client.get(f"/discovery/status?job_id={job_id}")).json()
     assert report["status"] == "failed"
     assert report["error"] == [f"sandbox.errors.{error}"]
+    # The platform's status says how the provider failed, in the error's own words.
+    assert json.loads(redis.get(STATUS_KEY) or "{}")["error"] == error.split(": ", 1)[1]
     assert not redis.exists(CANDIDATES_KEY)
     assert (await faults(client))["provider_down"]["active"] is True
     await client.delete("/admin/faults/provider_down")
