@@ -9,25 +9,29 @@ import pytest
 import redis as redis_lib
 
 from tests.sandbox_handle import SandboxHandle, start_sandbox
-from tests.services import RedisServer, Service
+from tests.services import RedisServer, Service, running_redis
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One real redis-server for the session; tests that stop Redis use ``own_redis_server``."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.cleanup()
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture
 def own_redis_server() -> Iterator[RedisServer]:
     """A redis-server of this test alone, which the test may stop and start again."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.cleanup()
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_aof_redis_server() -> Iterator[RedisServer]:
+    """``own_redis_server`` persisting as deployed (AOF fsynced before every reply): what it
+    acknowledged survives a SIGKILL and a ``start`` on the same directory."""
+    with running_redis(appendonly=True) as server:
+        yield server
 
 
 @pytest.fixture

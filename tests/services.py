@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -69,6 +70,19 @@ def http_ok(url: str) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def sample_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name`` whose labels include ``labels`` in the exposition
+    ``text`` (a ``/metrics`` page); when several do (a label left out), their sum; None when
+    none is exposed."""
+    values = [
+        float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    ]
+    return sum(values) if values else None
 
 
 class RedisServer:
@@ -142,6 +156,19 @@ class RedisServer:
         """Stop it and remove its directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP it for the length of a ``with`` block, then SIGCONT (even when the block
+        fails): a hung Redis, whose connections stay open and never answer."""
+        proc = self.proc
+        assert proc is not None, "redis-server is not running"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -255,9 +282,9 @@ def script(name: str) -> str:
 
 
 @contextlib.contextmanager
-def running_redis() -> Iterator[RedisServer]:
-    """A redis-server for the length of a ``with`` block."""
-    server = RedisServer()
+def running_redis(appendonly: bool = False) -> Iterator[RedisServer]:
+    """A redis-server for the length of a ``with`` block (``appendonly``: see RedisServer)."""
+    server = RedisServer(appendonly=appendonly)
     server.start()
     try:
         yield server

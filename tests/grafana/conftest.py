@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.exporter.conftest import start_exporter
 from tests.remediator.stack import start_serve
-from tests.rules.conftest import start_alertmanager
+from tests.rules.conftest import start_alertmanager, start_prometheus
 from tests.sandbox_handle import start_sandbox
-from tests.services import free_port, ready_200, running_redis, wait_for
+from tests.services import running_redis, wait_for
 from tests.stack.platform import ServiceGroup
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -109,11 +109,15 @@ def _start_and_read(group: ServiceGroup, root: Path, redis_url: str) -> set[str]
     alertmanager_config.write_text(yaml.safe_dump({"route": {"receiver": "nobody"},
                                                    "receivers": [{"name": "nobody"}]}))  # fmt: skip
     urls["am"] = start_alertmanager(group, alertmanager_config, root)
-    urls["prometheus"] = _start_prometheus(group, root, urls)
-    # Prometheus is ready, has scraped every target and found its Alertmanager.
-    wait_for(
-        lambda: ready_200(urls["prometheus"] + "/-/ready"), 30, "Prometheus to be ready", step=0.2
-    )
+    # Our prometheus.yml and rules, scraping the exporter, the remediator, Alertmanager and
+    # itself, alerting that Alertmanager.
+    targets = {
+        "amc-exporter": urls["exporter"],
+        "amc-remediator": urls["remediator"],
+        "alertmanager": urls["am"],
+    }
+    urls["prometheus"] = start_prometheus(group, root, targets, alertmanager=urls["am"])
+    # Prometheus (ready) has scraped every target and found its Alertmanager.
     wait_for(lambda: {"up", "scrape_duration_seconds", "amc_discovery_candidates"}
              <= set(_get(urls["prometheus"] + "/api/v1/label/__name__/values")["data"]),
              30, "Prometheus' first scrapes", step=0.2)  # fmt: skip
@@ -125,27 +129,3 @@ def _start_and_read(group: ServiceGroup, root: Path, redis_url: str) -> set[str]
     for name in ("exporter", "remediator", "prometheus", "am"):
         names |= exposed(urls[name] + "/metrics")
     return names | MTAIL_CONTRACT | recording_rules() | ALERT_SERIES
-
-
-def _start_prometheus(group: ServiceGroup, root: Path, urls: dict[str, str]) -> str:
-    """Prometheus scraping the exporter, the remediator, Alertmanager and itself, alerting
-    that Alertmanager; its base URL."""
-    port = free_port()
-    address = {name: url.removeprefix("http://") for name, url in urls.items()}
-    address["prometheus"] = f"127.0.0.1:{port}"
-
-    def job(name: str, target: str) -> dict[str, Any]:
-        return {"job_name": name, "static_configs": [{"targets": [address[target]]}]}
-
-    config = root / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(PROJECT / "prometheus" / "rules" / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [address["am"]]}]}]},
-        "scrape_configs": [job("amc-exporter", "exporter"), job("amc-remediator", "remediator"),
-                           job("prometheus", "prometheus"), job("alertmanager", "am")],
-    }))  # fmt: skip
-    group(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={root / 'tsdb'}",
-           f"--web.listen-address=127.0.0.1:{port}"],
-          ready_url=f"http://127.0.0.1:{port}/-/ready", name="prometheus")  # fmt: skip
-    return f"http://127.0.0.1:{port}"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import redis as redis_lib
-from prometheus_client.parser import text_string_to_metric_families
 
 from remediator import audit
 from tests.remediator.conftest import AUTH, alert, body
+from tests.services import sample_value
 
 FLUSH = {"CacheStale": "FLUSH_REDIS"}
 CACHE_KEY = "amc:discovery:candidates:v2"
@@ -25,11 +25,9 @@ def started(conn: redis_lib.Redis) -> list[dict[str, Any]]:
 
 async def metric(client: Any, name: str, **labels: str) -> float:
     text = await (await client.get("/metrics")).text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    raise AssertionError(f"no sample {name}{labels}")
+    value = sample_value(text, name, **labels)
+    assert value is not None, f"no sample {name}{labels}"
+    return value
 
 
 async def fire(client: Any, status: str = "firing", **fields: str) -> dict[str, Any]:

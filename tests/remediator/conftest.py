@@ -21,7 +21,7 @@ from rq import SimpleWorker
 
 from remediator.config import RemediatorConfig, parse_config
 from remediator.decisions import Decisions
-from remediator.intake import Intake
+from remediator.intake import Intake, submit
 from remediator.metrics import IntakeMetrics
 from remediator.queue import queues
 from remediator.records import Execution, Status
@@ -102,11 +102,24 @@ def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
 
 
+def iso(when: datetime) -> str:
+    """``when`` as Alertmanager's API takes a time (RFC 3339, UTC, microseconds)."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def record_of(store: Store, execution_id: str) -> Execution:
     """The execution's record, which must exist."""
     record = store.get_execution(execution_id)
     assert record is not None
     return record
+
+
+def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict[str, Any]:
+    """Submit ``command`` by hand, run the queued jobs (``run_jobs``); its record, as JSON."""
+    execution_id = submit(store, command, {}, "manual")
+    run_jobs(store)
+    record = record_of(store, execution_id)
+    return record.model_dump(mode="json")
 
 
 def start_attempt(store: Store, execution_id: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,9 +10,10 @@ import pytest
 import redis as redis_lib
 import yaml
 
-from tests.remediator.conftest import MakeConfigFile
+from tests.remediator.conftest import MakeConfigFile, iso
 from tests.remediator.stack import call, start_serve, start_worker, wait_final
-from tests.services import Service, free_port, wait_for
+from tests.rules.conftest import start_alertmanager
+from tests.services import Service, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -49,22 +49,6 @@ def alertmanager_config(tmp_path: Path, webhook: str, token_file: Path) -> Path:
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def start_alertmanager(services: Callable[..., Service], config: Path, tmp_path: Path) -> str:
-    binary = shutil.which("prometheus-alertmanager") or "prometheus-alertmanager"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        binary, f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-    ]  # fmt: skip
-    services(argv, ready_url=f"{url}/-/ready", name="alertmanager")
-    return url
-
-
-def iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_alerts_through_alertmanager_execute_once_and_resolve(

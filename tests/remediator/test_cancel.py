@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 import redis as redis_lib
 from rq.job import Job, JobStatus
 
@@ -86,14 +87,14 @@ async def test_a_resolution_cancels_an_execution_waiting_for_the_lock(
     assert await metric(client, "amc_remediator_executions_total", **outcome) == 1
 
 
+@pytest.mark.slow
 def test_a_resolution_while_the_command_runs_does_not_stop_it(
-    services: Callable[..., Service], make_config_file: MakeConfigFile, redis_url: str,
-    redis: redis_lib.Redis,
+    own_redis_server: RedisServer, services: Callable[..., Service],
+    make_config_file: MakeConfigFile, redis_url: str, redis: redis_lib.Redis,
 ) -> None:  # fmt: skip
-    platform = RedisServer()
-    platform.start()
+    platform = own_redis_server
+    target = redis_lib.Redis(port=platform.port)
     try:
-        target = redis_lib.Redis(port=platform.port)
         target.set(CACHE_KEY, "demo")
         config = make_config_file(redis_url=platform.url, alerts=FLUSH)
         base = start_serve(services, config, redis_url)
@@ -117,9 +118,8 @@ def test_a_resolution_while_the_command_runs_does_not_stop_it(
         assert audit.read(redis, 10, event="cancelled") == []
         status, _ = call("POST", f"{base}/api/v1/executions/{execution_id}/cancel", {"by": "ivan"})
         assert status == 409  # over: nothing to cancel
-        target.close()
     finally:
-        platform.stop()
+        target.close()
 
 
 async def test_cancel_by_hand_and_its_errors(

@@ -8,20 +8,12 @@ import pytest
 
 from exporter.config import KNOWN_MISSING_ROUTES
 from remediator.config import RemediatorConfig
-from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
-from tests.remediator.conftest import record_of
+from tests.remediator.conftest import run
 from tests.sandbox_handle import SandboxHandle
 
 pytestmark = pytest.mark.slow
-
-
-def run(store: Store, command: str, run_jobs: Callable[..., bool]) -> dict:
-    execution_id = submit(store, command, {}, "manual")
-    run_jobs(store)
-    record = record_of(store, execution_id)
-    return record.model_dump(mode="json")
 
 
 def test_health_check_reports_the_exporters_snapshot(

@@ -16,14 +16,11 @@ from typing import Any
 import pytest
 import redis as redis_lib
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.remediator.conftest import MakeConfigFile
+from tests.remediator.conftest import MakeConfigFile, iso
 from tests.remediator.stack import call, start_serve, start_worker, wait_final
-from tests.remediator.test_alertmanager import iso
-from tests.rules.conftest import Receiver, receiver, render, start_alertmanager
-from tests.rules.tools import binary, render_prometheus
-from tests.services import Service, free_port, ready_200, wait_for
+from tests.rules.conftest import Receiver, receiver, render, start_alertmanager, start_prometheus
+from tests.services import Service, sample_value, wait_for
 
 pytestmark = pytest.mark.slow
 __all__ = ["receiver"]  # the fixture of tests/rules: people's webhooks
@@ -53,13 +50,9 @@ def _alertmanager_config(tmp_path: Path, people: Receiver, webhook: str, token: 
 
 def _circuit_gauge(base: str) -> float:
     _, text = call("GET", f"{base}/metrics", token=None)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "amc_remediator_circuit_open" and sample.labels == {
-                "command": COMMAND
-            }:
-                return float(sample.value)
-    raise AssertionError("amc_remediator_circuit_open{command=FLUSH_REDIS} is not exposed")
+    value = sample_value(text, "amc_remediator_circuit_open", command=COMMAND)
+    assert value is not None, "amc_remediator_circuit_open{command=FLUSH_REDIS} is not exposed"
+    return value
 
 
 def test_a_flapping_alert_opens_the_circuit_and_people_are_paged(
@@ -81,17 +74,7 @@ def test_a_flapping_alert_opens_the_circuit_and_people_are_paged(
     am_config = _alertmanager_config(tmp_path, receiver, f"{base}/webhook", token_file)
     am = start_alertmanager(services, am_config, tmp_path)
     # Prometheus scrapes serve and evaluates our rules, notifying the same Alertmanager.
-    port = free_port()
-    prometheus = f"http://127.0.0.1:{port}"
-    targets = {"amc-remediator": base.removeprefix("http://"), "prometheus": f"127.0.0.1:{port}"}
-    prom_config = render_prometheus(tmp_path, targets, am.removeprefix("http://"))
-    services(
-        [
-            binary("prometheus"), f"--config.file={prom_config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        ready_url=f"{prometheus}/-/ready", name="prometheus",
-    )  # fmt: skip
+    start_prometheus(services, tmp_path, {"amc-remediator": base}, alertmanager=am)
 
     def decisions() -> list[dict[str, Any]]:
         _, data = call("GET", f"{base}/api/v1/audit?event=decision&limit=1000")
@@ -143,7 +126,6 @@ def test_a_flapping_alert_opens_the_circuit_and_people_are_paged(
 
     # The escalation: the gauge, Prometheus' rule, Alertmanager's page to people.
     assert _circuit_gauge(base) == 1.0
-    wait_for(lambda: ready_200(f"{prometheus}/-/ready"), 20, "Prometheus to be ready")
 
     def paged() -> list[dict[str, Any]]:
         return [

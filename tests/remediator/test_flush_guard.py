@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -14,10 +13,9 @@ from remediator.errors import ConfigError
 from remediator.intake import submit
 from remediator.records import Status
 from remediator.store import Store
-from tests.remediator.conftest import record_of
+from tests.config_files import DATA, expected_error
+from tests.remediator.conftest import record_of, run
 from tests.services import script
-
-DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.mark.parametrize(
@@ -66,12 +64,9 @@ def test_a_prefix_is_literal_in_the_scan(
     # nor "c[a]che-x".
     config = make_config(platform={"cache_prefixes": ["c[a]che:*"]})
     redis.mset({"c[a]che:*1": "1", "cache:x": "2", "c[a]che:x": "3", "c[a]che-x": "4"})
-    store = store_factory(config)
-    execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
-    run_jobs(store)
-    record = record_of(store, execution_id)
-    assert record.status is Status.SUCCEEDED
-    assert record.result == {"deleted": {"c[a]che:*": 1}, "total": 1}
+    record = run(store_factory(config), "FLUSH_REDIS", run_jobs)
+    assert record["status"] == Status.SUCCEEDED
+    assert record["result"] == {"deleted": {"c[a]che:*": 1}, "total": 1}
     assert redis.exists("cache:x", "c[a]che:x", "c[a]che-x") == 3
 
 
@@ -82,10 +77,7 @@ def test_check_config_rejects_a_prefix_over_our_keys() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr == (
-        f"amc-remediator: {path}: platform.cache_prefixes.1: would reach the remediator's own "
-        "keys (amc:remediator:...) (got 'amc:')\n"
-    )
+    assert proc.stderr == f"amc-remediator: {expected_error(path)}\n"
 
 
 def test_flush_redis_never_unlinks_our_keys_even_if_configured_to(

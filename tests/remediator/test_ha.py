@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.remediator.conftest import MakeConfigFile
+from tests.remediator.conftest import MakeConfigFile, iso
 from tests.remediator.stack import call, start_serve
-from tests.remediator.test_alertmanager import iso
-from tests.services import Service, free_port, wait_for
+from tests.services import Service, free_port, sample_value, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +42,11 @@ def _config(tmp_path: Path, webhooks: list[str], token_file: Path) -> Path:
     return path
 
 
-def _metric(url: str, name: str) -> float:
+def _metric(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples ``name`` with ``labels`` of ``url``'s /metrics (0 when none)."""
     _, text = call("GET", f"{url}/metrics", token=None)
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+    value = sample_value(text, name, **labels)
+    return 0.0 if value is None else value
 
 
 def _gossiping(url: str) -> bool:
@@ -110,4 +107,4 @@ def test_two_clustered_alertmanagers_and_two_replicas_run_each_episode_once(
     assert sent >= len(ALERTS)
     # the replicas each answered some of them
     for base in replicas:
-        assert _metric(base, 'amc_remediator_alerts_received_total{alertname="CacheStale"') >= 1
+        assert _metric(base, "amc_remediator_alerts_received_total", alertname="CacheStale") >= 1

@@ -5,7 +5,6 @@ that log after they executed. ``bench/pipeliner.py`` measures why the first is k
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 import pytest
@@ -75,12 +74,9 @@ async def test_a_round_trip_over_its_time_fails_the_batch_and_drops_the_connecti
         pipeliner = Pipeliner(conn, 0.3)
         echo = conn.register_script("return ARGV[1]")
         await conn.script_load(echo.script)
-        own_redis_server.proc.send_signal(signal.SIGSTOP)
-        try:
+        with own_redis_server.paused():
             calls = [pipeliner.call(echo, [], [n]) for n in range(5)]
             replies = await asyncio.gather(*calls, return_exceptions=True)
-        finally:
-            own_redis_server.proc.send_signal(signal.SIGCONT)
         assert all(isinstance(r, RedisTimeoutError) for r in replies)
         # the late replies were never read into another call: that connection is gone
         assert await pipeliner.call(echo, [], ["fresh"]) == b"fresh"
@@ -88,10 +84,11 @@ async def test_a_round_trip_over_its_time_fails_the_batch_and_drops_the_connecti
         await conn.aclose()
 
 
-def test_callbacks_run_after_execute_with_their_command_s_reply(redis_url: str) -> None:
-    conn = pipelines.Redis.from_url(redis_url)
+def test_callbacks_run_after_execute_with_their_command_s_reply(
+    redis: redis_lib.Redis, redis_url: str
+) -> None:  # ``redis``: an empty database, so INCRBY starts from nothing
     seen: list[Any] = []
-    with conn.pipeline() as pipe:
+    with pipelines.Redis.from_url(redis_url) as conn, conn.pipeline() as pipe:
         pipe.multi()
         pipe.set("amc:test:a", "1")
         pipelines.after_execute(pipe, lambda: seen.append("executed"))
@@ -104,26 +101,28 @@ def test_callbacks_run_after_execute_with_their_command_s_reply(redis_url: str) 
     assert seen == ["executed", 5, b"1"]
 
 
-def test_callbacks_of_a_transaction_lost_to_watch_never_run(redis_url: str) -> None:
-    conn = pipelines.Redis.from_url(redis_url)
+def test_callbacks_of_a_transaction_lost_to_watch_never_run(
+    redis: redis_lib.Redis, redis_url: str
+) -> None:
     seen: list[Any] = []
-    with conn.pipeline() as pipe:
-        pipe.watch("amc:test:w")
-        conn.set("amc:test:w", "changed")  # another client
-        pipe.multi()
-        pipe.set("amc:test:w", "mine")
-        pipelines.after_execute(pipe, lambda: seen.append("executed"))
-        with pytest.raises(redis_lib.WatchError):
-            pipe.execute()
-        # redis-py's execute resets the pipeline, so a retry starts from nothing
-        assert isinstance(pipe, pipelines.Pipeline)
-        assert pipe.after_execute == []
-        assert pipe.command_stack == []
-        assert not pipe.watching
-    assert seen == []
-    assert conn.get("amc:test:w") == b"changed"
+    with pipelines.Redis.from_url(redis_url) as conn:
+        with conn.pipeline() as pipe:
+            pipe.watch("amc:test:w")
+            redis.set("amc:test:w", "changed")  # another client
+            pipe.multi()
+            pipe.set("amc:test:w", "mine")
+            pipelines.after_execute(pipe, lambda: seen.append("executed"))
+            with pytest.raises(redis_lib.WatchError):
+                pipe.execute()
+            # redis-py's execute resets the pipeline, so a retry starts from nothing
+            assert isinstance(pipe, pipelines.Pipeline)
+            assert pipe.after_execute == []
+            assert pipe.command_stack == []
+            assert not pipe.watching
+        assert seen == []
+        assert conn.get("amc:test:w") == b"changed"
 
 
-def test_only_our_pipelines_take_callbacks(redis_url: str) -> None:
-    with redis_lib.Redis.from_url(redis_url).pipeline() as pipe, pytest.raises(TypeError):
+def test_only_our_pipelines_take_callbacks(redis: redis_lib.Redis) -> None:
+    with redis.pipeline() as pipe, pytest.raises(TypeError):
         pipelines.after_execute(pipe, lambda: None)

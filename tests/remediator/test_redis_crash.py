@@ -43,17 +43,19 @@ def test_compose_runs_redis_as_this_test_does() -> None:
 
 
 @pytest.fixture
-def aof_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test alone that persists as deployed (AOF fsynced always)."""
-    server = RedisServer(appendonly=True)
-    server.start()
-    yield server
-    server.cleanup()
+def conn(own_aof_redis_server: RedisServer) -> Iterator[redis_lib.Redis]:
+    """The test's client of its Redis, throughout: redis-py reconnects it after the crash."""
+    with redis_lib.Redis.from_url(own_aof_redis_server.url) as client:
+        yield client
 
 
 def test_redis_killed_and_restarted_under_a_stream_of_webhooks_runs_every_alert_once(
-    services: Callable[..., Service], make_config_file: MakeConfigFile, aof_redis: RedisServer
+    own_aof_redis_server: RedisServer,
+    conn: redis_lib.Redis,
+    services: Callable[..., Service],
+    make_config_file: MakeConfigFile,
 ) -> None:
+    aof_redis = own_aof_redis_server  # persists as deployed: AOF fsynced before every reply
     url = aof_redis.url
     # No cooldown and a circuit that never opens: each alert runs once its turn comes (an
     # alert decided `cooldown` while another execution of FLUSH_REDIS is queued claims
@@ -72,7 +74,6 @@ def test_redis_killed_and_restarted_under_a_stream_of_webhooks_runs_every_alert_
     )
     base = start_serve(services, config, url)
     worker = start_worker(services, config, url)
-    conn = redis_lib.Redis.from_url(url)
     # Keys FLUSH_REDIS must SCAN past (the platform's Redis is this one): its steps take a
     # while, so that the crash lands in the middle of an attempt's steps most of the time.
     conn.eval("for i = 1, 100000 do redis.call('SET', 'filler:' .. i, 'x') end", 0)
@@ -173,10 +174,6 @@ def test_redis_killed_and_restarted_under_a_stream_of_webhooks_runs_every_alert_
 
     # The worker lived through it: the same process, still registered, idle.
     assert worker.alive(), worker.log_tail()
-    conn = redis_lib.Redis.from_url(url)  # the first one's connection went with the crash
-    try:
-        registered: list[Any] = Worker.all(connection=conn)
-        assert len(registered) == 1
-        assert registered[0].pid == worker.pid
-    finally:
-        conn.close()
+    registered: list[Any] = Worker.all(connection=conn)  # on the connection of before the crash
+    assert len(registered) == 1
+    assert registered[0].pid == worker.pid

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import redis as redis_lib
@@ -252,15 +250,10 @@ def test_an_attempt_waits_out_a_redis_pause_instead_of_ending_unrun(
     store = store_factory(config)
     execution_id = submit(store, "FLUSH_REDIS", {}, "manual")
     install(Runtime(config=config, store=store))
-    assert own_redis_server.proc is not None
-    pid = own_redis_server.proc.pid
-    os.kill(pid, signal.SIGSTOP)
-    resume = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
-    resume.start()
-    try:
-        assert run_job(execution_id) == "succeeded"
-    finally:
-        resume.cancel()
-        os.kill(pid, signal.SIGCONT)
+    with ThreadPoolExecutor(1) as pool:
+        with own_redis_server.paused():  # for 3 s, the attempt begun
+            attempt = pool.submit(run_job, execution_id)
+            time.sleep(3.0)
+        assert attempt.result() == "succeeded"
     record = record_of(store, execution_id)
     assert (record.status, record.attempts, record.error) == (Status.SUCCEEDED, 1, None)

@@ -20,8 +20,14 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.rules.tools import ALERTMANAGER_CONFIG, ALERTMANAGER_DIR, binary, load_yaml
-from tests.services import Service, free_port
+from tests.rules.tools import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_DIR,
+    binary,
+    load_yaml,
+    render_prometheus,
+)
+from tests.services import Service, free_port, ready_200, wait_for
 
 TOKEN = "s3cret-token-of-the-test"
 
@@ -161,4 +167,43 @@ def start_alertmanager(services: Callable[..., Service], config: Path, tmp_path:
         ready_url=f"{base}/-/ready",
         name="alertmanager",
     )
+    return base
+
+
+def start_prometheus(
+    services: Callable[..., Service],
+    tmp_path: Path,
+    targets: dict[str, str],
+    alertmanager: str | None = None,
+    timeout: float = 30.0,
+) -> str:
+    """Run ``prometheus`` on our prometheus.yml as ``render_prometheus`` renders it (``targets``:
+    job name -> base URL or host:port; itself as job ``prometheus``; alerting
+    ``alertmanager``); returns its base URL once ready (``/-/ready`` answers 200: it answers
+    503 while the TSDB opens)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    scraped = {job: target.removeprefix("http://") for job, target in targets.items()}
+    scraped.setdefault("prometheus", f"127.0.0.1:{port}")
+    notified = alertmanager.removeprefix("http://") if alertmanager else None
+    config = render_prometheus(tmp_path, scraped, notified)
+    service = services(
+        [
+            binary("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / f'tsdb-{port}'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        name="prometheus",
+    )
+
+    def ready() -> bool:
+        if not service.alive():
+            raise RuntimeError(f"prometheus exited:\n{service.log_tail()}")
+        return ready_200(f"{base}/-/ready")
+
+    try:
+        wait_for(ready, timeout, f"Prometheus at {base} to be ready", step=0.1)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}\n--- log ---\n{service.log_tail()}") from None
     return base

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rules.tools import binary, render_prometheus, rules
-from tests.services import Service, free_port, ready_200, script, wait_for
+from tests.rules.conftest import start_prometheus
+from tests.rules.tools import rules
+from tests.services import Service, free_port, script, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -60,22 +61,7 @@ def test_rules_evaluate_on_the_exporter_of_an_unreachable_platform(
     tmp_path: Path, services: Callable[..., Service]
 ) -> None:
     exporter = _start_exporter(services, tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = render_prometheus(
-        tmp_path, {"amc-exporter": exporter, "prometheus": f"127.0.0.1:{port}"}
-    )
-    services(
-        [
-            binary("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        ready_url=f"{base}/-/ready",
-        name="prometheus",
-    )
-    wait_for(lambda: ready_200(f"{base}/-/ready"), 20, "Prometheus to be ready")
+    base = start_prometheus(services, tmp_path, {"amc-exporter": exporter})
     expected = {
         "DiscoverySystemFailure",  # no candidates + status down
         "HighErrorRate",  # every core-route probe fails

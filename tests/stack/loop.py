@@ -9,8 +9,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from tests.services import sample_value
 from tests.stack.platform import Stack
 
 DECISION_RULES = {
@@ -98,8 +97,5 @@ def remediator_metric(stack: Stack, name: str, **labels: str) -> float:
     """The value of one sample of the remediator's /metrics (0 when absent)."""
     with urllib.request.urlopen(f"{stack.url('remediator')}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    value = sample_value(text, name, **labels)
+    return 0.0 if value is None else value
